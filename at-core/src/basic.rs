@@ -83,7 +83,9 @@ impl CommandSet for Basic {
             }),
             (11, Form::Query) => {
                 let v = ctx.system.sysmsg;
-                Ok(ctx.line(format_args!("+SYSMSG:{v}")).map_or_else(Outcome::from, |()| Outcome::Ok))
+                Ok(ctx
+                    .line(format_args!("+SYSMSG:{v}"))
+                    .map_or_else(Outcome::from, |()| Outcome::Ok))
             }
             (11, _) => sysmsg(args, ctx),
             (12, _) => {
@@ -199,7 +201,10 @@ pub(crate) fn load_settings<P: Platform>(ctx: &mut Context<'_, P>) {
             ctx.system.sysmsg = *v;
         }
     }
-    if let Some(config) = ctx.load(KEY_UART_DEF, &mut buf).and_then(UartConfig::decode) {
+    if let Some(config) = ctx
+        .load(KEY_UART_DEF, &mut buf)
+        .and_then(UartConfig::decode)
+    {
         let profile = ctx.system.profile;
         if (profile.uart_baud_min..=profile.uart_baud_max).contains(&config.baud) {
             ctx.system.uart_def = config;

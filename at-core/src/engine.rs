@@ -254,7 +254,8 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             State::Flushing if self.out.is_empty() => {
                 match self.deferred.take() {
                     Some(Deferred::ApplyUart(config)) => {
-                        if platform.apply_uart(&config).is_err() {
+                        let applied = platform.apply_uart(&config);
+                        if applied.is_err() {
                             warn_log!("platform refused UART configuration {:?}", config);
                         }
                     }
@@ -314,59 +315,59 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             ..
         } = self;
         let outcome = {
-        let mut args = Args::new();
-        let target = parse_line(line.line())
-            .map_err(ErrCode::from)
-            .and_then(|cl| {
-                let target = match Basic.find(cl.name) {
-                    Some(i) => Target::Basic(i),
-                    None => Target::Set(
-                        commands
-                            .find(cl.name)
-                            .ok_or(ErrCode::plain(ErrSub::UnknownCommand))?,
-                    ),
-                };
-                let info = match target {
-                    Target::Basic(i) => Basic.info(i),
-                    Target::Set(i) => commands.info(i),
-                };
-                if !info.is_some_and(|c| c.forms.supports(cl.form)) {
-                    return Err(ErrCode::plain(ErrSub::WrongForm));
+            let mut args = Args::new();
+            let target = parse_line(line.line())
+                .map_err(ErrCode::from)
+                .and_then(|cl| {
+                    let target = match Basic.find(cl.name) {
+                        Some(i) => Target::Basic(i),
+                        None => Target::Set(
+                            commands
+                                .find(cl.name)
+                                .ok_or(ErrCode::plain(ErrSub::UnknownCommand))?,
+                        ),
+                    };
+                    let info = match target {
+                        Target::Basic(i) => Basic.info(i),
+                        Target::Set(i) => commands.info(i),
+                    };
+                    if !info.is_some_and(|c| c.forms.supports(cl.form)) {
+                        return Err(ErrCode::plain(ErrSub::WrongForm));
+                    }
+                    if cl.form == Form::Set {
+                        parse_params(cl.params, scratch, &mut args)?;
+                    }
+                    Ok((target, cl.form))
+                });
+            let outcome = match target {
+                Err(code) => Outcome::Error(code),
+                Ok((Target::Basic(i), _)) if i == basic::CMD => {
+                    self.state = State::Running(Running::CommandList { next: 0 });
+                    self.line.clear();
+                    return;
                 }
-                if cl.form == Form::Set {
-                    parse_params(cl.params, scratch, &mut args)?;
-                }
-                Ok((target, cl.form))
-            });
-        let outcome = match target {
-            Err(code) => Outcome::Error(code),
-            Ok((Target::Basic(i), _)) if i == basic::CMD => {
-                self.state = State::Running(Running::CommandList { next: 0 });
-                self.line.clear();
-                return;
-            }
-            Ok((target, form)) => {
-                let mut ctx = Context {
-                    now,
-                    platform,
-                    system,
-                    out,
-                    deferred,
-                };
-                match target {
-                    Target::Basic(i) => Basic.execute(i, form, &args, &mut ctx),
-                    Target::Set(i) => {
-                        let outcome = commands.execute(i, form, &args, &mut ctx);
-                        if outcome == Outcome::Pending {
-                            self.state = State::Running(Running::Set(i));
+                Ok((target, form)) => {
+                    let mut ctx = Context {
+                        now,
+                        platform,
+                        system,
+                        out,
+                        deferred,
+                    };
+                    match target {
+                        Target::Basic(i) => Basic.execute(i, form, &args, &mut ctx),
+                        Target::Set(i) => {
+                            let outcome = commands.execute(i, form, &args, &mut ctx);
+                            if outcome == Outcome::Pending {
+                                self.state = State::Running(Running::Set(i));
+                            }
+                            outcome
                         }
-                        outcome
                     }
                 }
-            }
-        };
-        drop(args);
-        outcome
+            };
+            drop(args);
+            outcome
         };
         self.line.clear();
         if outcome != Outcome::Pending {

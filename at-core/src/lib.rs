@@ -38,6 +38,7 @@ pub mod basic;
 pub mod command;
 pub mod engine;
 pub mod line;
+pub mod net;
 pub mod params;
 pub mod parse;
 pub mod platform;

@@ -54,9 +54,10 @@ pub enum ArgError {
 impl From<ArgError> for ErrCode {
     fn from(e: ArgError) -> ErrCode {
         match e {
-            ArgError::Count { needed, given } => {
-                ErrCode::new(ErrSub::ParamCount, u16::from(needed) << 8 | u16::from(given))
-            }
+            ArgError::Count { needed, given } => ErrCode::new(
+                ErrSub::ParamCount,
+                u16::from(needed) << 8 | u16::from(given),
+            ),
             ArgError::Missing(i) | ArgError::Invalid(i) => {
                 ErrCode::new(ErrSub::ParamInvalid, i.into())
             }
@@ -209,8 +210,20 @@ mod test {
         assert_eq!(a.text(1, 2), Err(ArgError::Length(1)));
         assert_eq!(a.bytes(0, 2), Err(ArgError::Type(0)));
         assert_eq!(a.count(1, 3), Ok(()));
-        assert_eq!(a.count(1, 2), Err(ArgError::Count { needed: 2, given: 3 }));
-        assert_eq!(a.count(4, 5), Err(ArgError::Count { needed: 4, given: 3 }));
+        assert_eq!(
+            a.count(1, 2),
+            Err(ArgError::Count {
+                needed: 2,
+                given: 3
+            })
+        );
+        assert_eq!(
+            a.count(4, 5),
+            Err(ArgError::Count {
+                needed: 4,
+                given: 3
+            })
+        );
         let bad = args(&[Param::Str(b"\xff")]);
         assert_eq!(bad.text(0, 5), Err(ArgError::Invalid(0)));
     }
@@ -218,7 +231,13 @@ mod test {
     #[test]
     fn error_codes() {
         let code = |e: ArgError| ErrCode::from(e).value();
-        assert_eq!(code(ArgError::Count { needed: 1, given: 2 }), 0x0106_0102);
+        assert_eq!(
+            code(ArgError::Count {
+                needed: 1,
+                given: 2
+            }),
+            0x0106_0102
+        );
         assert_eq!(code(ArgError::Invalid(2)), 0x0107_0002);
         assert_eq!(code(ArgError::Type(1)), 0x0105_0001);
         assert_eq!(code(ArgError::Length(0)), 0x0104_0000);

@@ -68,9 +68,7 @@ impl From<ParseError> for ErrCode {
             ParseError::NoAt => ErrCode::plain(ErrSub::NoAt),
             ParseError::BadForm => ErrCode::plain(ErrSub::ParseFailed),
             ParseError::BadParam { index } => ErrCode::new(ErrSub::ParseFailed, index.into()),
-            ParseError::IntOverflow { index } => {
-                ErrCode::new(ErrSub::ParamInvalid, index.into())
-            }
+            ParseError::IntOverflow { index } => ErrCode::new(ErrSub::ParamInvalid, index.into()),
             ParseError::TooManyParams => {
                 ErrCode::new(ErrSub::ParamCount, (MAX_PARAMS as u16) << 8 | 0xff)
             }
@@ -275,7 +273,10 @@ mod test {
             ]
         );
         assert_eq!(&params(b"").unwrap()[..], &[]);
-        assert_eq!(&params(b"1,").unwrap()[..], &[Param::Int(1), Param::Omitted]);
+        assert_eq!(
+            &params(b"1,").unwrap()[..],
+            &[Param::Int(1), Param::Omitted]
+        );
         assert_eq!(&params(b"015").unwrap()[..], &[Param::Int(15)]);
         assert_eq!(&params(b"+7").unwrap()[..], &[Param::Int(7)]);
         assert_eq!(&params(br#""a,b""#).unwrap()[..], &[Param::Str(b"a,b")]);

@@ -230,7 +230,10 @@ mod test {
     #[test]
     fn err_code_values() {
         assert_eq!(ErrCode::plain(ErrSub::UnknownCommand).value(), 0x0109_0000);
-        assert_eq!(ErrCode::new(ErrSub::ParamCount, 0x0102).value(), 0x0106_0102);
+        assert_eq!(
+            ErrCode::new(ErrSub::ParamCount, 0x0102).value(),
+            0x0106_0102
+        );
     }
 
     #[test]

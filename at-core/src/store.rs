@@ -134,8 +134,14 @@ mod test {
         s.write("a", b"xy").unwrap();
         assert_eq!(s.read("a", &mut buf), Ok(Some(2)));
         assert_eq!(&buf[..2], b"xy");
-        assert_eq!(s.read("a", &mut [0u8; 1]), Err(MemoryStoreError::BufferTooSmall));
-        assert_eq!(s.write("0123456789abcdef", b""), Err(MemoryStoreError::TooLong));
+        assert_eq!(
+            s.read("a", &mut [0u8; 1]),
+            Err(MemoryStoreError::BufferTooSmall)
+        );
+        assert_eq!(
+            s.write("0123456789abcdef", b""),
+            Err(MemoryStoreError::TooLong)
+        );
         s.remove("a").unwrap();
         assert!(s.is_empty());
         for i in 0..MEMORY_STORE_KEYS {

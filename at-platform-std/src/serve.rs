@@ -1,0 +1,171 @@
+//! The serving loop of `at-modem`: one mio event loop that sleeps until the host sends
+//! bytes, the port can take more output, a signal arrives, or the engine's
+//! [`poll_delay`](at_core::Engine::poll_delay) expires. No busy polling, no fixed ticks.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use at_core::{Engine, Profile};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::platform::{StdPlatform, Store};
+use crate::port::{HostPort, PortEvent, PortSpec};
+use crate::store::FileStore;
+use crate::trace::Trace;
+
+/// The command sets the emulated module serves.
+pub type Commands = (at_tcpip::TcpIp, at_ssl::Ssl);
+
+/// Largest chunk of host input held while the engine has not taken it.
+const INPUT_CAPACITY: usize = 4096;
+
+const SIGNAL_TOKEN: Token = Token(0);
+const PORT_TOKEN: Token = Token(1);
+
+/// What `at-modem` was asked to do.
+#[derive(Clone, Debug)]
+pub struct ModemConfig {
+    /// The AT port.
+    pub port: PortSpec,
+    /// Directory of the persistent settings; `None` keeps them in memory.
+    pub state_dir: Option<PathBuf>,
+    /// File receiving a timestamped trace of every byte in both directions.
+    pub trace: Option<PathBuf>,
+    /// Chip limits and defaults.
+    pub profile: Profile,
+    /// Chip name reported by `AT+GMR`.
+    pub chip: String,
+}
+
+/// The port as the engine's writer, tracing what it takes.
+struct PortWriter<'a> {
+    port: &'a mut HostPort,
+    trace: Option<&'a mut Trace>,
+    start: std::time::Instant,
+}
+
+impl embedded_io::ErrorType for PortWriter<'_> {
+    type Error = io::Error;
+}
+
+impl embedded_io::Write for PortWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.port.write(buf)?;
+        if let Some(t) = self.trace.as_deref_mut() {
+            if n > 0 {
+                t.modem_to_host(self.start.elapsed(), &buf[..n]);
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs the modem until SIGINT or SIGTERM (or the end of stdin with `--stdio`).
+pub fn run(config: ModemConfig) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(64);
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    poll.registry()
+        .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+
+    let store = match &config.state_dir {
+        Some(dir) => Store::Files(FileStore::open(dir)?),
+        None => Store::Memory(Box::default()),
+    };
+    let mut platform = StdPlatform::new(store, &config.chip);
+    let mut trace = config.trace.as_deref().map(Trace::create).transpose()?;
+    let mut port = HostPort::open(&config.port, poll.registry(), PORT_TOKEN)?;
+    eprintln!("{}", port.describe());
+
+    let mut engine: Engine<Commands> = Engine::new(config.profile, Default::default());
+    let start = std::time::Instant::now();
+    let mut input: Vec<u8> = Vec::with_capacity(INPUT_CAPACITY);
+    let mut chunk = [0u8; INPUT_CAPACITY];
+    let stdio = matches!(config.port, PortSpec::Stdio);
+
+    loop {
+        let now = at_core::Instant::from_millis(start.elapsed().as_millis() as u64);
+
+        // Host input, as much as we hold; the rest stays in the port (flow control).
+        let mut port_may_have_more = false;
+        while input.len() < INPUT_CAPACITY {
+            let room = INPUT_CAPACITY - input.len();
+            let n = port.read(&mut chunk[..room])?;
+            if n == 0 {
+                break;
+            }
+            if let Some(t) = trace.as_mut() {
+                t.host_to_modem(start.elapsed(), &chunk[..n]);
+            }
+            input.extend_from_slice(&chunk[..n]);
+            port_may_have_more = input.len() == INPUT_CAPACITY;
+        }
+
+        // Feed and poll until the engine takes no more input: twice nothing taken, with a
+        // poll between (which may have run a line or finished booting).
+        let mut consumed = 0;
+        let mut idle_rounds = 0;
+        loop {
+            let n = engine.feed(now, &input[consumed..]);
+            consumed += n;
+            let mut tx = PortWriter {
+                port: &mut port,
+                trace: trace.as_mut(),
+                start,
+            };
+            if let Err(e) = engine.poll(now, &mut platform, &mut tx) {
+                log::warn!("writing to the host failed: {e}");
+            }
+            if let Some(uart) = platform.take_uart_request() {
+                if let Err(e) = port.apply_uart(&uart) {
+                    log::warn!("applying {uart:?} to the AT port failed: {e}");
+                }
+            }
+            idle_rounds = if n == 0 { idle_rounds + 1 } else { 0 };
+            if idle_rounds == 2 || consumed == input.len() {
+                break;
+            }
+        }
+        input.drain(..consumed);
+
+        if stdio && !port.host_attached() && !engine.has_output() && input.is_empty() {
+            log::info!("end of input: exiting");
+            return Ok(());
+        }
+
+        let timeout = if port_may_have_more && input.len() < INPUT_CAPACITY {
+            Some(Duration::ZERO)
+        } else {
+            engine
+                .poll_delay(now)
+                .map(|d| Duration::from_millis(d.as_millis()))
+        };
+        port.set_write_interest(poll.registry(), engine.has_output())?;
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            if event.token() == SIGNAL_TOKEN {
+                if let Some(sig) = signals.pending().next() {
+                    log::info!("signal {sig}: exiting");
+                    return Ok(());
+                }
+            } else if port.owns_token(event.token()) {
+                match port.handle_event(poll.registry(), event)? {
+                    PortEvent::HostAttached => log::info!("host attached"),
+                    PortEvent::HostDetached => log::info!("host detached"),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
