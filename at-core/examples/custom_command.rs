@@ -16,7 +16,7 @@ struct Led {
 static LED_COMMANDS: [CommandInfo; 1] =
     [CommandInfo::new("+LEDCFG", Forms::QUERY.with(Forms::SET))];
 
-impl CommandSet for Led {
+impl<P: Platform> CommandSet<P> for Led {
     fn len(&self) -> usize {
         LED_COMMANDS.len()
     }
@@ -25,7 +25,7 @@ impl CommandSet for Led {
         LED_COMMANDS.get(index)
     }
 
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         _index: usize,
         form: Form,
@@ -60,7 +60,7 @@ impl CommandSet for Led {
         }
     }
 
-    fn restart<P: Platform>(&mut self, ctx: &mut Context<'_, P>) {
+    fn restart(&mut self, ctx: &mut Context<'_, P>) {
         let mut buf = [0u8; 2];
         (self.on, self.brightness) = match ctx.load("led.cfg", &mut buf) {
             Some([on, b]) => (*on == 1, *b),

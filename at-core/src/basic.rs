@@ -39,7 +39,22 @@ pub(crate) const CMD: usize = 5;
 /// Highest `AT+SYSMSG` value: bits 0 to 2.
 pub const SYSMSG_MAX: i64 = 7;
 
-impl CommandSet for Basic {
+impl Basic {
+    /// Number of basic commands.
+    pub const COUNT: usize = TABLE.len();
+
+    /// Basic command `index`.
+    pub fn entry(index: usize) -> Option<&'static CommandInfo> {
+        TABLE.get(index)
+    }
+
+    /// The index of the basic command called `name`.
+    pub fn find_name(name: &[u8]) -> Option<usize> {
+        TABLE.iter().position(|c| c.name.as_bytes() == name)
+    }
+}
+
+impl<P: Platform> CommandSet<P> for Basic {
     fn len(&self) -> usize {
         TABLE.len()
     }
@@ -48,7 +63,7 @@ impl CommandSet for Basic {
         TABLE.get(index)
     }
 
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         index: usize,
         form: Form,

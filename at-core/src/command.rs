@@ -196,7 +196,7 @@ impl<P: Platform> Context<'_, P> {
 /// A table of commands and their implementation.
 ///
 /// Indices are local to the set: `info(i)` describes the command `execute(i, ..)` runs.
-pub trait CommandSet {
+pub trait CommandSet<P: Platform> {
     /// How many commands the set has.
     fn len(&self) -> usize;
 
@@ -214,7 +214,7 @@ pub trait CommandSet {
     }
 
     /// Runs command `index` in `form` (already checked against its [`Forms`]).
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         index: usize,
         form: Form,
@@ -223,13 +223,13 @@ pub trait CommandSet {
     ) -> Outcome;
 
     /// Continues command `index` after it returned [`Outcome::Pending`].
-    fn poll_pending<P: Platform>(&mut self, index: usize, ctx: &mut Context<'_, P>) -> Outcome {
+    fn poll_pending(&mut self, index: usize, ctx: &mut Context<'_, P>) -> Outcome {
         let _ = (index, ctx);
         Outcome::Error(ErrCode::EXEC)
     }
 
     /// Background work on every poll (timers, unsolicited messages).
-    fn poll<P: Platform>(&mut self, ctx: &mut Context<'_, P>) {
+    fn poll(&mut self, ctx: &mut Context<'_, P>) {
         let _ = ctx;
     }
 
@@ -241,20 +241,20 @@ pub trait CommandSet {
 
     /// Power-on: forget volatile state and load persisted settings. Called at boot,
     /// `AT+RST` and `AT+RESTORE` (after the store was erased).
-    fn restart<P: Platform>(&mut self, ctx: &mut Context<'_, P>) {
+    fn restart(&mut self, ctx: &mut Context<'_, P>) {
         let _ = ctx;
     }
 }
 
 /// No commands beyond the basic ones.
-impl CommandSet for () {
+impl<P: Platform> CommandSet<P> for () {
     fn len(&self) -> usize {
         0
     }
     fn info(&self, _: usize) -> Option<&'static CommandInfo> {
         None
     }
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         _: usize,
         _: Form,
@@ -266,7 +266,7 @@ impl CommandSet for () {
 }
 
 /// Two sets as one: `A`'s commands first, then `B`'s. The first match of a name wins.
-impl<A: CommandSet, B: CommandSet> CommandSet for (A, B) {
+impl<P: Platform, A: CommandSet<P>, B: CommandSet<P>> CommandSet<P> for (A, B) {
     fn len(&self) -> usize {
         self.0.len() + self.1.len()
     }
@@ -281,7 +281,7 @@ impl<A: CommandSet, B: CommandSet> CommandSet for (A, B) {
             .find(name)
             .or_else(|| self.1.find(name).map(|i| i + self.0.len()))
     }
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         index: usize,
         form: Form,
@@ -293,13 +293,13 @@ impl<A: CommandSet, B: CommandSet> CommandSet for (A, B) {
             Some(i) => self.1.execute(i, form, args, ctx),
         }
     }
-    fn poll_pending<P: Platform>(&mut self, index: usize, ctx: &mut Context<'_, P>) -> Outcome {
+    fn poll_pending(&mut self, index: usize, ctx: &mut Context<'_, P>) -> Outcome {
         match index.checked_sub(self.0.len()) {
             None => self.0.poll_pending(index, ctx),
             Some(i) => self.1.poll_pending(i, ctx),
         }
     }
-    fn poll<P: Platform>(&mut self, ctx: &mut Context<'_, P>) {
+    fn poll(&mut self, ctx: &mut Context<'_, P>) {
         self.0.poll(ctx);
         self.1.poll(ctx);
     }
@@ -309,7 +309,7 @@ impl<A: CommandSet, B: CommandSet> CommandSet for (A, B) {
             (a, b) => a.or(b),
         }
     }
-    fn restart<P: Platform>(&mut self, ctx: &mut Context<'_, P>) {
+    fn restart(&mut self, ctx: &mut Context<'_, P>) {
         self.0.restart(ctx);
         self.1.restart(ctx);
     }

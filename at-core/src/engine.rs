@@ -71,9 +71,11 @@ pub struct Engine<C, const LINE: usize = 256, const OUT: usize = 4096> {
     out: OutQueue<OUT>,
     state: State,
     deferred: Option<Deferred>,
+    /// The command set's next timer, as of the last poll.
+    next_timer: Option<Instant>,
 }
 
-impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
+impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
     const CAPACITY_CHECK: () = assert!(
         OUT >= LINE + 256 && LINE >= 16,
         "OUT must hold a whole echoed line plus a response"
@@ -94,6 +96,7 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             out: OutQueue::new(),
             state: State::Boot,
             deferred: None,
+            next_timer: None,
         }
     }
 
@@ -179,6 +182,24 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
         }
     }
 
+    /// How long the caller may wait before polling again when no input arrives and the
+    /// writer has not become ready; `None`: until then, nothing is due.
+    pub fn poll_delay(&self, now: Instant) -> Option<Duration> {
+        let ready_now = match self.state {
+            State::Boot => true,
+            State::LineReady | State::Flushing => self.out.is_empty(),
+            State::Running(Running::CommandList { .. }) => self.out.free() > OUT / 2,
+            State::Idle | State::Running(Running::Set(_)) => false,
+        };
+        if ready_now {
+            return Some(Duration::ZERO);
+        }
+        self.next_timer.map(|at| at - now)
+    }
+
+}
+
+impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
     /// Runs whatever is due: boot, the assembled line, the running command, deferred
     /// actions and the command set's background work; then writes queued output to `tx`
     /// until `tx` takes no more.
@@ -190,7 +211,10 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
         now: Instant,
         platform: &mut P,
         tx: &mut W,
-    ) -> Result<(), W::Error> {
+    ) -> Result<(), W::Error>
+    where
+        C: CommandSet<P>,
+    {
         let mut result = self.drain(tx);
         for _ in 0..8 {
             if !self.step(now, platform) {
@@ -206,26 +230,15 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             deferred: &mut self.deferred,
         };
         self.commands.poll(&mut ctx);
+        self.next_timer = self.commands.poll_at();
         result.and(self.drain(tx))
     }
 
-    /// How long the caller may wait before polling again when no input arrives and the
-    /// writer has not become ready; `None`: until then, nothing is due.
-    pub fn poll_delay(&self, now: Instant) -> Option<Duration> {
-        let ready_now = match self.state {
-            State::Boot => true,
-            State::LineReady | State::Flushing => self.out.is_empty(),
-            State::Running(Running::CommandList { .. }) => self.out.free() > OUT / 2,
-            State::Idle | State::Running(Running::Set(_)) => false,
-        };
-        if ready_now {
-            return Some(Duration::ZERO);
-        }
-        self.commands.poll_at().map(|at| at - now)
-    }
-
     /// One unit of work; returns whether anything happened.
-    fn step<P: Platform>(&mut self, now: Instant, platform: &mut P) -> bool {
+    fn step<P: Platform>(&mut self, now: Instant, platform: &mut P) -> bool
+    where
+        C: CommandSet<P>,
+    {
         match self.state {
             State::Boot => {
                 self.power_on(now, platform, PowerOn::Boot);
@@ -250,7 +263,7 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
                 }
                 done
             }
-            State::Running(Running::CommandList { next }) => self.list_commands(next),
+            State::Running(Running::CommandList { next }) => self.list_commands::<P>(next),
             State::Flushing if self.out.is_empty() => {
                 match self.deferred.take() {
                     Some(Deferred::ApplyUart(config)) => {
@@ -274,7 +287,10 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
         }
     }
 
-    fn power_on<P: Platform>(&mut self, now: Instant, platform: &mut P, kind: PowerOn) {
+    fn power_on<P: Platform>(&mut self, now: Instant, platform: &mut P, kind: PowerOn)
+    where
+        C: CommandSet<P>,
+    {
         if kind == PowerOn::FactoryRestore {
             if let Err(e) = crate::store::SettingsStore::clear(platform.store()) {
                 warn_log!("settings store: clear failed: {:?}", e);
@@ -304,7 +320,10 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
         self.state = State::Idle;
     }
 
-    fn run_line<P: Platform>(&mut self, now: Instant, platform: &mut P) {
+    fn run_line<P: Platform>(&mut self, now: Instant, platform: &mut P)
+    where
+        C: CommandSet<P>,
+    {
         let Engine {
             system,
             commands,
@@ -319,7 +338,7 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             let target = parse_line(line.line())
                 .map_err(ErrCode::from)
                 .and_then(|cl| {
-                    let target = match Basic.find(cl.name) {
+                    let target = match Basic::find_name(cl.name) {
                         Some(i) => Target::Basic(i),
                         None => Target::Set(
                             commands
@@ -328,7 +347,7 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
                         ),
                     };
                     let info = match target {
-                        Target::Basic(i) => Basic.info(i),
+                        Target::Basic(i) => Basic::entry(i),
                         Target::Set(i) => commands.info(i),
                     };
                     if !info.is_some_and(|c| c.forms.supports(cl.form)) {
@@ -355,7 +374,7 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
                         deferred,
                     };
                     match target {
-                        Target::Basic(i) => Basic.execute(i, form, &args, &mut ctx),
+                        Target::Basic(i) => CommandSet::<P>::execute(&mut Basic, i, form, &args, &mut ctx),
                         Target::Set(i) => {
                             let outcome = commands.execute(i, form, &args, &mut ctx);
                             if outcome == Outcome::Pending {
@@ -376,14 +395,18 @@ impl<C: CommandSet, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
     }
 
     /// Writes `AT+CMD?` entries from `next` on while there is room; true when progressed.
-    fn list_commands(&mut self, mut next: usize) -> bool {
-        let total = Basic.len() + self.commands.len();
+    fn list_commands<P: Platform>(&mut self, mut next: usize) -> bool
+    where
+        C: CommandSet<P>,
+    {
+        let basic = Basic::COUNT;
+        let total = basic + self.commands.len();
         let start = next;
         while next < total && self.out.free() > 64 {
-            let info = if next < Basic.len() {
-                Basic.info(next)
+            let info = if next < basic {
+                Basic::entry(next)
             } else {
-                self.commands.info(next - Basic.len())
+                self.commands.info(next - basic)
             };
             if let Some(c) = info {
                 let f = |form| u8::from(c.forms.supports(form));

@@ -181,14 +181,14 @@ pub struct Harness<C, P = FakePlatform> {
     pub now: Instant,
 }
 
-impl<C: CommandSet> Harness<C, FakePlatform> {
+impl<C: CommandSet<FakePlatform>> Harness<C, FakePlatform> {
     /// A W800 engine with `commands`, not yet booted.
     pub fn new(commands: C) -> Self {
         Harness::with_platform(commands, FakePlatform::default())
     }
 }
 
-impl<C: CommandSet, P: Platform> Harness<C, P> {
+impl<P: Platform, C: CommandSet<P>> Harness<C, P> {
     /// A W800 engine with `commands` on `platform`, not yet booted.
     pub fn with_platform(commands: C, platform: P) -> Self {
         Harness {

@@ -35,14 +35,14 @@ static WAITER: [CommandInfo; 2] = [
     CommandInfo::new("+NOTE", Forms::EXECUTE),
 ];
 
-impl CommandSet for Waiter {
+impl<P: Platform> CommandSet<P> for Waiter {
     fn len(&self) -> usize {
         WAITER.len()
     }
     fn info(&self, i: usize) -> Option<&'static CommandInfo> {
         WAITER.get(i)
     }
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         i: usize,
         _form: Form,
@@ -61,7 +61,7 @@ impl CommandSet for Waiter {
             Err(e) => e.into(),
         }
     }
-    fn poll_pending<P: Platform>(&mut self, _i: usize, ctx: &mut Context<'_, P>) -> Outcome {
+    fn poll_pending(&mut self, _i: usize, ctx: &mut Context<'_, P>) -> Outcome {
         match self.until {
             Some(t) if ctx.now >= t => {
                 self.until = None;
@@ -72,7 +72,7 @@ impl CommandSet for Waiter {
             None => Outcome::Error(ErrCode::EXEC),
         }
     }
-    fn poll<P: Platform>(&mut self, ctx: &mut Context<'_, P>) {
+    fn poll(&mut self, ctx: &mut Context<'_, P>) {
         if self.note && ctx.out.push(b"\r\n+NOTE\r\n").is_ok() {
             self.note = false;
         }

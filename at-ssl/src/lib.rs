@@ -17,7 +17,7 @@ use at_core::{Args, CommandInfo, CommandSet, Context, ErrCode, Form, Outcome, Pl
 #[derive(Clone, Debug, Default)]
 pub struct Ssl;
 
-impl CommandSet for Ssl {
+impl<P: Platform> CommandSet<P> for Ssl {
     fn len(&self) -> usize {
         0
     }
@@ -26,7 +26,7 @@ impl CommandSet for Ssl {
         None
     }
 
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         _index: usize,
         _form: Form,

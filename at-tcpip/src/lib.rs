@@ -18,7 +18,7 @@ use at_core::{Args, CommandInfo, CommandSet, Context, ErrCode, Form, Outcome, Pl
 #[derive(Clone, Debug, Default)]
 pub struct TcpIp;
 
-impl CommandSet for TcpIp {
+impl<P: Platform> CommandSet<P> for TcpIp {
     fn len(&self) -> usize {
         0
     }
@@ -27,7 +27,7 @@ impl CommandSet for TcpIp {
         None
     }
 
-    fn execute<P: Platform>(
+    fn execute(
         &mut self,
         _index: usize,
         _form: Form,
