@@ -83,6 +83,9 @@ pub enum Outcome {
     /// Still running: the engine calls [`CommandSet::poll_pending`] on every poll and
     /// answers new lines with `busy p...` until it ends.
     Pending,
+    /// Success, and a data phase follows: the engine prints `\r\nOK\r\n\r\n>` and hands
+    /// the payload to [`CommandSet::send_data`].
+    Data(crate::data::DataRequest),
 }
 
 impl From<ArgError> for Outcome {
@@ -149,6 +152,8 @@ pub struct Context<'a, P> {
     /// The output queue.
     pub out: &'a mut dyn Sink,
     pub(crate) deferred: &'a mut Option<Deferred>,
+    /// Transparent transmission is on: received data goes to the host raw, unframed.
+    pub transparent: bool,
 }
 
 impl<P: Platform> Context<'_, P> {
@@ -228,6 +233,24 @@ pub trait CommandSet<P: Platform> {
         Outcome::Error(ErrCode::EXEC)
     }
 
+    /// Payload of the data phase command `index` opened with [`Outcome::Data`]: returns
+    /// how many leading bytes of `data` the network took now (0: try again later). An
+    /// error ends the phase with `SEND FAIL` (transparent mode: the data stays).
+    fn send_data(
+        &mut self,
+        index: usize,
+        data: &[u8],
+        ctx: &mut Context<'_, P>,
+    ) -> Result<usize, ErrCode> {
+        let _ = (index, data, ctx);
+        Err(ErrCode::EXEC)
+    }
+
+    /// Transparent transmission opened by command `index` ended with `+++`.
+    fn leave_transparent(&mut self, index: usize, ctx: &mut Context<'_, P>) {
+        let _ = (index, ctx);
+    }
+
     /// Background work on every poll (timers, unsolicited messages).
     fn poll(&mut self, ctx: &mut Context<'_, P>) {
         let _ = ctx;
@@ -254,13 +277,7 @@ impl<P: Platform> CommandSet<P> for () {
     fn info(&self, _: usize) -> Option<&'static CommandInfo> {
         None
     }
-    fn execute(
-        &mut self,
-        _: usize,
-        _: Form,
-        _: &Args<'_>,
-        _: &mut Context<'_, P>,
-    ) -> Outcome {
+    fn execute(&mut self, _: usize, _: Form, _: &Args<'_>, _: &mut Context<'_, P>) -> Outcome {
         Outcome::Error(ErrCode::EXEC)
     }
 }
@@ -297,6 +314,23 @@ impl<P: Platform, A: CommandSet<P>, B: CommandSet<P>> CommandSet<P> for (A, B) {
         match index.checked_sub(self.0.len()) {
             None => self.0.poll_pending(index, ctx),
             Some(i) => self.1.poll_pending(i, ctx),
+        }
+    }
+    fn send_data(
+        &mut self,
+        index: usize,
+        data: &[u8],
+        ctx: &mut Context<'_, P>,
+    ) -> Result<usize, ErrCode> {
+        match index.checked_sub(self.0.len()) {
+            None => self.0.send_data(index, data, ctx),
+            Some(i) => self.1.send_data(i, data, ctx),
+        }
+    }
+    fn leave_transparent(&mut self, index: usize, ctx: &mut Context<'_, P>) {
+        match index.checked_sub(self.0.len()) {
+            None => self.0.leave_transparent(index, ctx),
+            Some(i) => self.1.leave_transparent(i, ctx),
         }
     }
     fn poll(&mut self, ctx: &mut Context<'_, P>) {

@@ -26,6 +26,7 @@ use embedded_io::Write;
 
 use crate::basic::{self, Basic};
 use crate::command::{CommandSet, Context, Deferred, Outcome};
+use crate::data::{DataRequest, EscapeDetector, EscapeStep};
 use crate::line::{Assembled, LineAssembler};
 use crate::params::Args;
 use crate::parse::{parse_line, parse_params, Form};
@@ -48,6 +49,47 @@ enum State {
     Running(Running),
     /// A [`Deferred`] action waits for the output queue to drain.
     Flushing,
+    /// Collecting the payload of `AT+CIPSEND`/`AT+CIPSENDEX` after the prompt.
+    Collect(Collect),
+    /// Handing a collected payload to the network; new lines get `busy p...`.
+    Sending(Sending),
+    /// Transparent transmission: raw bytes both ways until `+++`.
+    Transparent(Transparent),
+}
+
+/// A payload being collected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Collect {
+    /// The command that asked for it.
+    index: usize,
+    /// Raw bytes still expected.
+    remaining: usize,
+    /// Raw bytes received.
+    received: usize,
+    /// `AT+CIPSENDEX` rules: a backslash and `0` end the data, a backslash and any
+    /// other byte stand for that byte.
+    escaped: bool,
+    /// The previous byte was an unconsumed backslash.
+    backslash: bool,
+    /// All of it is here.
+    complete: bool,
+}
+
+/// A payload being sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sending {
+    index: usize,
+    sent: usize,
+}
+
+/// Transparent transmission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Transparent {
+    index: usize,
+    escape: EscapeDetector,
+    last_input: Instant,
+    /// `+++` was recognised: leave once the buffered data is out.
+    leaving: bool,
 }
 
 /// Which command is running.
@@ -60,24 +102,27 @@ enum Running {
 }
 
 /// The AT engine: `C` is the firmware's command set beyond the basic commands, `LINE` the
-/// longest command line (with its `\r\n`), `OUT` the output queue's capacity in bytes.
+/// longest command line (with its `\r\n`), `OUT` the output queue's capacity and `DATA`
+/// the data-mode buffer (the largest `AT+CIPSEND` payload), in bytes.
 ///
 /// All memory is inside this value; it never allocates.
-pub struct Engine<C, const LINE: usize = 256, const OUT: usize = 4096> {
+pub struct Engine<C, const LINE: usize = 256, const OUT: usize = 4096, const DATA: usize = 5760> {
     system: System,
     commands: C,
     line: LineAssembler<LINE>,
     scratch: [u8; LINE],
     out: OutQueue<OUT>,
+    data: [u8; DATA],
+    data_len: usize,
     state: State,
     deferred: Option<Deferred>,
     /// The command set's next timer, as of the last poll.
     next_timer: Option<Instant>,
 }
 
-impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
+impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, OUT, DATA> {
     const CAPACITY_CHECK: () = assert!(
-        OUT >= LINE + 256 && LINE >= 16,
+        OUT >= LINE + 256 && LINE >= 16 && DATA >= 16,
         "OUT must hold a whole echoed line plus a response"
     );
 
@@ -94,6 +139,8 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             line: LineAssembler::new(),
             scratch: [0; LINE],
             out: OutQueue::new(),
+            data: [0; DATA],
+            data_len: 0,
             state: State::Boot,
             deferred: None,
             next_timer: None,
@@ -123,7 +170,12 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
 
     /// True when a command is running (new lines are answered `busy p...`).
     pub fn is_busy(&self) -> bool {
-        matches!(self.state, State::Running(_))
+        matches!(self.state, State::Running(_) | State::Sending(_))
+    }
+
+    /// True in a data phase: payload collection or transparent transmission.
+    pub fn in_data_mode(&self) -> bool {
+        matches!(self.state, State::Collect(_) | State::Transparent(_))
     }
 
     /// Hands serial input to the engine; returns how many bytes it took.
@@ -133,12 +185,16 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
     /// takes nothing while its output queue lacks room for an echo and a response, so a
     /// host that does not read is not answered into the void.
     pub fn feed(&mut self, now: Instant, input: &[u8]) -> usize {
-        let _ = now;
+        match self.state {
+            State::Collect(c) => return self.collect(c, input),
+            State::Transparent(t) => return self.transparent_input(t, now, input),
+            _ => {}
+        }
         let mut consumed = 0;
         while consumed < input.len() {
             match self.state {
-                State::Idle | State::Running(_) => {}
-                State::Boot | State::LineReady | State::Flushing => break,
+                State::Idle | State::Running(_) | State::Sending(_) => {}
+                _ => break,
             }
             if self.out.free() < Self::LINE_HEADROOM {
                 break;
@@ -158,6 +214,102 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
         consumed
     }
 
+    /// Takes payload bytes for `AT+CIPSEND`/`AT+CIPSENDEX`.
+    fn collect(&mut self, mut c: Collect, input: &[u8]) -> usize {
+        if c.complete {
+            return 0;
+        }
+        let skip = if c.received == 0 {
+            self.line.swallow_late_lf(input)
+        } else {
+            0
+        };
+        let input = &input[skip..];
+        let take = input.len().min(c.remaining);
+        if c.escaped {
+            let mut taken = 0;
+            for &b in &input[..take] {
+                taken += 1;
+                c.remaining -= 1;
+                if c.backslash {
+                    c.backslash = false;
+                    if b == b'0' {
+                        c.complete = true;
+                        break;
+                    }
+                } else if b == b'\\' {
+                    c.backslash = true;
+                    continue;
+                }
+                if let Some(slot) = self.data.get_mut(self.data_len) {
+                    *slot = b;
+                    self.data_len += 1;
+                }
+            }
+            c.received += taken;
+            c.complete |= c.remaining == 0;
+            self.state = State::Collect(c);
+            skip + taken
+        } else {
+            let end = (self.data_len + take).min(DATA);
+            let n = end - self.data_len;
+            self.data[self.data_len..end].copy_from_slice(&input[..n]);
+            self.data_len = end;
+            c.remaining -= n;
+            c.received += n;
+            c.complete = c.remaining == 0;
+            self.state = State::Collect(c);
+            skip + n
+        }
+    }
+
+    /// Takes transparent-mode bytes, holding back a possible `+++`.
+    fn transparent_input(&mut self, mut t: Transparent, now: Instant, input: &[u8]) -> usize {
+        if t.leaving {
+            return 0;
+        }
+        match t.escape.poll(now) {
+            Some(true) => {
+                t.leaving = true;
+                self.state = State::Transparent(t);
+                return 0;
+            }
+            Some(false) => self.push_pluses(t.escape.release()),
+            None => {}
+        }
+        let mut consumed = 0;
+        for (i, &b) in input.iter().enumerate() {
+            // Room for three released `+` and this byte.
+            if DATA - self.data_len < 4 {
+                break;
+            }
+            consumed += 1;
+            match t.escape.byte(now, i, b) {
+                EscapeStep::Held => {}
+                EscapeStep::Data { release } => {
+                    self.push_pluses(release);
+                    self.data[self.data_len] = b;
+                    self.data_len += 1;
+                }
+            }
+        }
+        if consumed > 0 {
+            t.escape.end_chunk(now);
+            t.last_input = now;
+        }
+        self.state = State::Transparent(t);
+        consumed
+    }
+
+    fn push_pluses(&mut self, n: u8) {
+        for _ in 0..n {
+            if let Some(slot) = self.data.get_mut(self.data_len) {
+                *slot = b'+';
+                self.data_len += 1;
+            }
+        }
+    }
+
     fn take_line(&mut self) {
         if self.line.line().is_empty() {
             return;
@@ -166,7 +318,7 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             // Room was checked in `feed`.
             let _ = self.out.push_all(&[self.line.line(), b"\r\n"]);
         }
-        if let State::Running(_) = self.state {
+        if let State::Running(_) | State::Sending(_) = self.state {
             self.line.clear();
             let busy = ErrCode::plain(ErrSub::Busy);
             let _ = if self.system.syslog {
@@ -189,17 +341,26 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             State::Boot => true,
             State::LineReady | State::Flushing => self.out.is_empty(),
             State::Running(Running::CommandList { .. }) => self.out.free() > OUT / 2,
-            State::Idle | State::Running(Running::Set(_)) => false,
+            State::Collect(c) => c.complete,
+            State::Idle | State::Running(Running::Set(_)) | State::Sending(_) => false,
+            State::Transparent(t) => t.leaving && self.data_len == 0,
         };
         if ready_now {
             return Some(Duration::ZERO);
         }
-        self.next_timer.map(|at| at - now)
+        let mut next = self.next_timer;
+        if let State::Transparent(t) = self.state {
+            let idle = self.system.profile.transparent_idle;
+            let flush = (self.data_len > 0).then(|| t.last_input + idle);
+            for at in [t.escape.deadline(), flush].into_iter().flatten() {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        next.map(|at| at - now)
     }
-
 }
 
-impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
+impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, OUT, DATA> {
     /// Runs whatever is due: boot, the assembled line, the running command, deferred
     /// actions and the command set's background work; then writes queued output to `tx`
     /// until `tx` takes no more.
@@ -228,6 +389,7 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             system: &mut self.system,
             out: &mut self.out,
             deferred: &mut self.deferred,
+            transparent: matches!(self.state, State::Transparent(_)),
         };
         self.commands.poll(&mut ctx);
         self.next_timer = self.commands.poll_at();
@@ -255,13 +417,20 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
                     system: &mut self.system,
                     out: &mut self.out,
                     deferred: &mut self.deferred,
+                    transparent: false,
                 };
                 let outcome = self.commands.poll_pending(index, &mut ctx);
-                let done = outcome != Outcome::Pending;
-                if done {
-                    self.respond(outcome);
+                match outcome {
+                    Outcome::Pending => false,
+                    Outcome::Data(request) => {
+                        self.enter_data(index, request, now);
+                        true
+                    }
+                    _ => {
+                        self.respond(outcome);
+                        true
+                    }
                 }
-                done
             }
             State::Running(Running::CommandList { next }) => self.list_commands::<P>(next),
             State::Flushing if self.out.is_empty() => {
@@ -283,8 +452,120 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
                 }
                 true
             }
+            State::Collect(c) if c.complete => {
+                let recv = self
+                    .out
+                    .push_fmt(format_args!("\r\nRecv {} bytes\r\n", c.received));
+                if recv.is_err() {
+                    return false;
+                }
+                self.state = State::Sending(Sending {
+                    index: c.index,
+                    sent: 0,
+                });
+                true
+            }
+            State::Sending(sending) => self.sending_step(now, platform, sending),
+            State::Transparent(t) => self.transparent_step(now, platform, t),
             _ => false,
         }
+    }
+
+    /// Hands a collected payload to the network: `SEND OK` once it took all of it.
+    fn sending_step<P: Platform>(
+        &mut self,
+        now: Instant,
+        platform: &mut P,
+        mut sending: Sending,
+    ) -> bool
+    where
+        C: CommandSet<P>,
+    {
+        let mut ctx = Context {
+            now,
+            platform,
+            system: &mut self.system,
+            out: &mut self.out,
+            deferred: &mut self.deferred,
+            transparent: false,
+        };
+        let data = &self.data[sending.sent.min(self.data_len)..self.data_len];
+        match self.commands.send_data(sending.index, data, &mut ctx) {
+            Ok(0) if !data.is_empty() => false,
+            Ok(n) => {
+                sending.sent += n.min(data.len());
+                if sending.sent >= self.data_len {
+                    self.data_len = 0;
+                    let _ = self.out.push(response::SEND_OK);
+                    self.state = State::Idle;
+                } else {
+                    self.state = State::Sending(sending);
+                }
+                true
+            }
+            Err(code) => {
+                diag!("send failed: {:?}", code);
+                self.data_len = 0;
+                let _ = self.out.push(response::SEND_FAIL);
+                self.state = State::Idle;
+                true
+            }
+        }
+    }
+
+    /// Packs transparent-mode data into blocks for the network and leaves on `+++`.
+    fn transparent_step<P: Platform>(
+        &mut self,
+        now: Instant,
+        platform: &mut P,
+        mut t: Transparent,
+    ) -> bool
+    where
+        C: CommandSet<P>,
+    {
+        let mut progressed = false;
+        match t.escape.poll(now) {
+            Some(true) => t.leaving = true,
+            Some(false) => {
+                let n = t.escape.release();
+                self.push_pluses(n);
+            }
+            None => {}
+        }
+        let profile = self.system.profile;
+        let block = usize::from(profile.transparent_block).clamp(1, DATA);
+        let idle = now.saturating_since(t.last_input) >= profile.transparent_idle;
+        let mut ctx = Context {
+            now,
+            platform,
+            system: &mut self.system,
+            out: &mut self.out,
+            deferred: &mut self.deferred,
+            transparent: true,
+        };
+        while self.data_len >= block || (self.data_len > 0 && (idle || t.leaving)) {
+            let n = self.data_len.min(block);
+            match self.commands.send_data(t.index, &self.data[..n], &mut ctx) {
+                Ok(0) => break,
+                Ok(k) => {
+                    let k = k.min(n);
+                    self.data.copy_within(k..self.data_len, 0);
+                    self.data_len -= k;
+                    progressed = true;
+                }
+                Err(code) => {
+                    diag!("transparent send failed: {:?}", code);
+                    break;
+                }
+            }
+        }
+        if t.leaving && self.data_len == 0 {
+            self.commands.leave_transparent(t.index, &mut ctx);
+            self.state = State::Idle;
+            return true;
+        }
+        self.state = State::Transparent(t);
+        progressed
     }
 
     fn power_on<P: Platform>(&mut self, now: Instant, platform: &mut P, kind: PowerOn)
@@ -308,6 +589,7 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             system: &mut self.system,
             out: &mut self.out,
             deferred: &mut self.deferred,
+            transparent: false,
         };
         basic::load_settings(&mut ctx);
         self.commands.restart(&mut ctx);
@@ -333,64 +615,58 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             deferred,
             ..
         } = self;
-        let outcome = {
-            let mut args = Args::new();
-            let target = parse_line(line.line())
-                .map_err(ErrCode::from)
-                .and_then(|cl| {
-                    let target = match Basic::find_name(cl.name) {
-                        Some(i) => Target::Basic(i),
-                        None => Target::Set(
-                            commands
-                                .find(cl.name)
-                                .ok_or(ErrCode::plain(ErrSub::UnknownCommand))?,
-                        ),
-                    };
-                    let info = match target {
-                        Target::Basic(i) => Basic::entry(i),
-                        Target::Set(i) => commands.info(i),
-                    };
-                    if !info.is_some_and(|c| c.forms.supports(cl.form)) {
-                        return Err(ErrCode::plain(ErrSub::WrongForm));
-                    }
-                    if cl.form == Form::Set {
-                        parse_params(cl.params, scratch, &mut args)?;
-                    }
-                    Ok((target, cl.form))
-                });
-            let outcome = match target {
-                Err(code) => Outcome::Error(code),
-                Ok((Target::Basic(i), _)) if i == basic::CMD => {
-                    self.state = State::Running(Running::CommandList { next: 0 });
-                    self.line.clear();
-                    return;
+        let mut args = Args::new();
+        let target = parse_line(line.line())
+            .map_err(ErrCode::from)
+            .and_then(|cl| {
+                let target = match Basic::find_name(cl.name) {
+                    Some(i) => Target::Basic(i),
+                    None => Target::Set(
+                        commands
+                            .find(cl.name)
+                            .ok_or(ErrCode::plain(ErrSub::UnknownCommand))?,
+                    ),
+                };
+                let info = match target {
+                    Target::Basic(i) => Basic::entry(i),
+                    Target::Set(i) => commands.info(i),
+                };
+                if !info.is_some_and(|c| c.forms.supports(cl.form)) {
+                    return Err(ErrCode::plain(ErrSub::WrongForm));
                 }
-                Ok((target, form)) => {
-                    let mut ctx = Context {
-                        now,
-                        platform,
-                        system,
-                        out,
-                        deferred,
-                    };
-                    match target {
-                        Target::Basic(i) => CommandSet::<P>::execute(&mut Basic, i, form, &args, &mut ctx),
-                        Target::Set(i) => {
-                            let outcome = commands.execute(i, form, &args, &mut ctx);
-                            if outcome == Outcome::Pending {
-                                self.state = State::Running(Running::Set(i));
-                            }
-                            outcome
-                        }
-                    }
+                if cl.form == Form::Set {
+                    parse_params(cl.params, scratch, &mut args)?;
                 }
-            };
-            drop(args);
-            outcome
+                Ok((target, cl.form))
+            });
+        let mut ctx = Context {
+            now,
+            platform,
+            system,
+            out,
+            deferred,
+            transparent: false,
         };
+        let (index, outcome) = match target {
+            Err(code) => (None, Outcome::Error(code)),
+            Ok((Target::Basic(i), _)) if i == basic::CMD => {
+                drop(args);
+                self.line.clear();
+                self.state = State::Running(Running::CommandList { next: 0 });
+                return;
+            }
+            Ok((Target::Basic(i), form)) => (
+                None,
+                CommandSet::<P>::execute(&mut Basic, i, form, &args, &mut ctx),
+            ),
+            Ok((Target::Set(i), form)) => (Some(i), commands.execute(i, form, &args, &mut ctx)),
+        };
+        drop(args);
         self.line.clear();
-        if outcome != Outcome::Pending {
-            self.respond(outcome);
+        match (index, outcome) {
+            (Some(i), Outcome::Pending) => self.state = State::Running(Running::Set(i)),
+            (Some(i), Outcome::Data(request)) => self.enter_data(i, request, now),
+            (_, outcome) => self.respond(outcome),
         }
     }
 
@@ -443,7 +719,7 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
                 "\r\nERROR\r\n"
             )),
             Outcome::Error(_) => self.out.push(response::ERROR),
-            Outcome::Done | Outcome::Pending => Ok(()),
+            Outcome::Done | Outcome::Pending | Outcome::Data(_) => Ok(()),
         };
         if pushed.is_err() {
             warn_log!("output queue full: result code {:?} lost", outcome);
@@ -452,6 +728,28 @@ impl<C, const LINE: usize, const OUT: usize> Engine<C, LINE, OUT> {
             State::Flushing
         } else {
             State::Idle
+        };
+    }
+
+    /// Opens the data phase command `index` asked for.
+    fn enter_data(&mut self, index: usize, request: DataRequest, now: Instant) {
+        self.data_len = 0;
+        let _ = self.out.push(response::PROMPT);
+        self.state = match request {
+            DataRequest::Exact(len) | DataRequest::Escaped(len) => State::Collect(Collect {
+                index,
+                remaining: len.min(DATA),
+                received: 0,
+                escaped: matches!(request, DataRequest::Escaped(_)),
+                backslash: false,
+                complete: len == 0,
+            }),
+            DataRequest::Transparent => State::Transparent(Transparent {
+                index,
+                escape: EscapeDetector::new(self.system.profile.escape_guard),
+                last_input: now,
+                leaving: false,
+            }),
         };
     }
 

@@ -36,8 +36,10 @@ mod fmt;
 
 pub mod basic;
 pub mod command;
+pub mod data;
 pub mod engine;
 pub mod line;
+pub mod link;
 pub mod net;
 pub mod params;
 pub mod parse;

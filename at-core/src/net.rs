@@ -180,3 +180,17 @@ pub trait Station {
     /// The next event, if one happened since the last call.
     fn poll_event(&mut self) -> Option<StationEvent>;
 }
+
+/// A platform with a network: what the TCP/IP command set runs on.
+pub trait NetPlatform: crate::platform::Platform {
+    /// The TCP/IP stack.
+    type Net: Network;
+    /// The Wi-Fi station.
+    type Station: Station;
+
+    /// The TCP/IP stack.
+    fn net(&mut self) -> &mut Self::Net;
+
+    /// The Wi-Fi station.
+    fn station(&mut self) -> &mut Self::Station;
+}
