@@ -5,13 +5,16 @@
 //! for debugging host drivers, and file-backed settings. The `at-modem` binary is a thin
 //! command line over [`serve::run`].
 //!
-//! Deliberately missing so far: the network. The connection commands and the std
-//! sockets behind them come with the TCP/IP work; until then the emulated module answers
-//! the basic commands only.
+//! The network is the host's: [`stack::StdStack`] implements the engine's network
+//! boundary over non-blocking std sockets, and [`station::EmulatedStation`] is a Wi-Fi
+//! station that "sees" the access points given with `--ap` and reports the host's real
+//! addresses once joined.
 
 pub mod platform;
 pub mod port;
 pub mod serve;
+pub mod stack;
+pub mod station;
 pub mod store;
 pub mod trace;
 

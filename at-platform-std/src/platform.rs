@@ -2,9 +2,14 @@
 //! store (files in `--state-dir`, or RAM), the AT port's UART configuration (handed to the
 //! serving loop, which owns the port) and memory figures.
 
+use at_core::net::Station;
 use at_core::platform::{FirmwareInfo, MemoryUsage, Platform, UartConfig, UartError};
 use at_core::store::{MemoryStore, MemoryStoreError, SettingsStore};
 
+use at_core::net::NetPlatform;
+
+use crate::stack::StdStack;
+use crate::station::EmulatedStation;
 use crate::store::FileStore;
 
 /// `AT+GMR`'s AT version: the ESP-AT release whose conventions the engine follows.
@@ -64,6 +69,8 @@ impl SettingsStore for Store {
 #[derive(Debug)]
 pub struct StdPlatform {
     store: Store,
+    net: StdStack,
+    station: EmulatedStation,
     chip: String,
     uart_request: Option<UartConfig>,
     restarts: u32,
@@ -71,10 +78,12 @@ pub struct StdPlatform {
 }
 
 impl StdPlatform {
-    /// A platform with `store`, reporting `chip` in `AT+GMR`.
-    pub fn new(store: Store, chip: &str) -> Self {
+    /// A platform with `store`, `net` and `station`, reporting `chip` in `AT+GMR`.
+    pub fn new(store: Store, chip: &str, net: StdStack, station: EmulatedStation) -> Self {
         StdPlatform {
             store,
+            net,
+            station,
             chip: chip.to_owned(),
             uart_request: None,
             restarts: 0,
@@ -91,6 +100,19 @@ impl StdPlatform {
     /// How many times the module was restarted (`AT+RST`, `AT+RESTORE`).
     pub fn restarts(&self) -> u32 {
         self.restarts
+    }
+}
+
+impl NetPlatform for StdPlatform {
+    type Net = StdStack;
+    type Station = EmulatedStation;
+
+    fn net(&mut self) -> &mut StdStack {
+        &mut self.net
+    }
+
+    fn station(&mut self) -> &mut EmulatedStation {
+        &mut self.station
     }
 }
 
@@ -121,6 +143,7 @@ impl Platform for StdPlatform {
 
     fn restart(&mut self) {
         self.restarts += 1;
+        self.station.leave();
         log::info!("module restart #{}", self.restarts);
     }
 

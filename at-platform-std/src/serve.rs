@@ -13,17 +13,21 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::platform::{StdPlatform, Store};
 use crate::port::{HostPort, PortEvent, PortSpec};
+use crate::stack::StdStack;
+use crate::station::{ApSpec, EmulatedStation};
 use crate::store::FileStore;
 use crate::trace::Trace;
 
 /// The command sets the emulated module serves.
-pub type Commands = (at_tcpip::TcpIp, at_ssl::Ssl);
+pub type Commands = (at_tcpip::TcpIp<StdPlatform>, at_ssl::Ssl);
 
 /// Largest chunk of host input held while the engine has not taken it.
 const INPUT_CAPACITY: usize = 4096;
 
 const SIGNAL_TOKEN: Token = Token(0);
 const PORT_TOKEN: Token = Token(1);
+/// Network sockets are registered from this token on; their events only wake the loop.
+const FIRST_SOCKET_TOKEN: usize = 16;
 
 /// What `at-modem` was asked to do.
 #[derive(Clone, Debug)]
@@ -38,6 +42,11 @@ pub struct ModemConfig {
     pub profile: Profile,
     /// Chip name reported by `AT+GMR`.
     pub chip: String,
+    /// Access points the emulated station can see (`--ap`).
+    pub access_points: Vec<ApSpec>,
+    /// Interface for IPv4 multicast (`--multicast-if`); the routing table's choice when
+    /// unset.
+    pub multicast_if: Option<std::net::Ipv4Addr>,
 }
 
 /// The port as the engine's writer, tracing what it takes.
@@ -79,7 +88,12 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
         Some(dir) => Store::Files(FileStore::open(dir)?),
         None => Store::Memory(Box::default()),
     };
-    let mut platform = StdPlatform::new(store, &config.chip);
+    let mut net = StdStack::new(poll.registry().try_clone()?, FIRST_SOCKET_TOKEN);
+    if let Some(interface) = config.multicast_if {
+        net.set_multicast_interface_v4(interface);
+    }
+    let station = EmulatedStation::new(config.access_points.clone());
+    let mut platform = StdPlatform::new(store, &config.chip, net, station);
     let mut trace = config.trace.as_deref().map(Trace::create).transpose()?;
     let mut port = HostPort::open(&config.port, poll.registry(), PORT_TOKEN)?;
     eprintln!("{}", port.describe());

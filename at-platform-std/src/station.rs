@@ -5,7 +5,7 @@
 //!
 //! The radio is make-believe but stable: each access point's BSSID, channel and signal
 //! strength are derived from its SSID alone (an FNV-1a hash), so they are the same on
-//! every run and every machine. An access point with a password is WPA2_PSK (3), one
+//! every run and every machine. An access point with a password is `WPA2_PSK` (3), one
 //! without is open (0).
 //!
 //! Joining succeeds at once when the SSID (and the BSSID, if given) names a configured
@@ -17,16 +17,14 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use at_core::net::{
-    nb, AccessPoint, Ipv4Config, JoinError, Station, StationEvent, SSID_MAX,
-};
+use at_core::net::{nb, AccessPoint, Ipv4Config, JoinError, Station, StationEvent, SSID_MAX};
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::InterfaceFlags;
 
 /// Encryption code of an access point without a password (open).
 pub const ENCRYPTION_OPEN: u8 = 0;
 
-/// Encryption code of an access point with a password (WPA2_PSK).
+/// Encryption code of an access point with a password (`WPA2_PSK`).
 pub const ENCRYPTION_WPA2_PSK: u8 = 3;
 
 /// MAC address reported when the host interface has none: locally administered,
@@ -145,7 +143,7 @@ impl HostInterface {
                 .netmask
                 .as_ref()
                 .and_then(|m| m.as_sockaddr_in())
-                .map_or(Ipv4Addr::UNSPECIFIED, |m| m.ip());
+                .map_or(Ipv4Addr::UNSPECIFIED, nix::sys::socket::SockaddrIn::ip);
             Some((a.interface_name.clone(), ip, netmask))
         }) else {
             return HostInterface::loopback();
@@ -242,7 +240,7 @@ fn access_point(spec: &ApSpec) -> AccessPoint {
         ssid: Default::default(),
         bssid,
         channel: 1 + h[6] % 13,
-        rssi: -40 - (h[7] % 31) as i8,
+        rssi: -40 - i8::try_from(h[7] % 31).unwrap_or(0),
         encryption: if spec.password.is_some() {
             ENCRYPTION_WPA2_PSK
         } else {
@@ -250,9 +248,7 @@ fn access_point(spec: &ApSpec) -> AccessPoint {
         },
     };
     // ApSpec::new limits SSIDs to SSID_MAX bytes, so this takes it whole.
-    let _ = ap
-        .ssid
-        .extend_from_slice(&ssid[..ssid.len().min(SSID_MAX)]);
+    let _ = ap.ssid.extend_from_slice(&ssid[..ssid.len().min(SSID_MAX)]);
     ap
 }
 
@@ -279,7 +275,10 @@ impl EmulatedStation {
     pub fn with_host(aps: Vec<ApSpec>, host: HostInterface) -> EmulatedStation {
         let mut list: Vec<(AccessPoint, Option<String>)> = Vec::with_capacity(aps.len());
         for spec in aps {
-            if list.iter().all(|(ap, _)| ap.ssid.as_slice() != spec.ssid.as_bytes()) {
+            if list
+                .iter()
+                .all(|(ap, _)| ap.ssid.as_slice() != spec.ssid.as_bytes())
+            {
                 list.push((access_point(&spec), spec.password));
             }
         }
@@ -319,9 +318,10 @@ impl Station for EmulatedStation {
         password: &[u8],
         bssid: Option<[u8; 6]>,
     ) -> nb::Result<(), JoinError> {
-        let found = self.aps.iter().position(|(ap, _)| {
-            ap.ssid.as_slice() == ssid && bssid.is_none_or(|b| b == ap.bssid)
-        });
+        let found = self
+            .aps
+            .iter()
+            .position(|(ap, _)| ap.ssid.as_slice() == ssid && bssid.is_none_or(|b| b == ap.bssid));
         let Some(index) = found else {
             return Err(nb::Error::Other(JoinError::NoAccessPoint));
         };
@@ -396,8 +396,14 @@ mod tests {
         assert_eq!((wpa.ssid(), wpa.password()), ("home", Some("secret123")));
         // Only the first colon separates.
         let colon = parse_ap("lab:pa:ss:word").unwrap();
-        assert_eq!((colon.ssid(), colon.password()), ("lab", Some("pa:ss:word")));
-        assert!(parse_ap(&format!("x:{}", "ab".repeat(32))).is_ok(), "64 hex digits");
+        assert_eq!(
+            (colon.ssid(), colon.password()),
+            ("lab", Some("pa:ss:word"))
+        );
+        assert!(
+            parse_ap(&format!("x:{}", "ab".repeat(32))).is_ok(),
+            "64 hex digits"
+        );
         assert_eq!("home:secret123".parse::<ApSpec>(), Ok(wpa));
         let ssid32 = "s".repeat(32);
         assert!(parse_ap(&ssid32).is_ok());
@@ -433,7 +439,12 @@ mod tests {
                 .unwrap();
             assert_eq!(&same, ap, "same figures whatever the order given");
         }
-        let enc = |name: &[u8]| list.iter().find(|a| a.ssid.as_slice() == name).unwrap().encryption;
+        let enc = |name: &[u8]| {
+            list.iter()
+                .find(|a| a.ssid.as_slice() == name)
+                .unwrap()
+                .encryption
+        };
         assert_eq!(enc(b"alpha"), ENCRYPTION_OPEN);
         assert_eq!(enc(b"beta"), ENCRYPTION_WPA2_PSK);
         // Pinned values: the derivation must not change between releases.
@@ -450,7 +461,13 @@ mod tests {
         let list = all_scanned(&mut st);
         assert_eq!(list.len(), 4, "duplicate SSID dropped");
         assert!(list.windows(2).all(|w| w[0].rssi >= w[1].rssi), "{list:?}");
-        assert_eq!(list.iter().find(|a| a.ssid.as_slice() == b"alpha").unwrap().encryption, 0);
+        assert_eq!(
+            list.iter()
+                .find(|a| a.ssid.as_slice() == b"alpha")
+                .unwrap()
+                .encryption,
+            0
+        );
         assert_eq!(st.scan(4), None);
         assert_eq!(station(&[]).scan(0), None);
     }
@@ -525,14 +542,18 @@ mod tests {
 
     #[test]
     fn gateway_from_proc_net_route() {
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
             eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
             eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
             wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0\n";
         // The table holds each address's bytes as a host-order number; the sample is
         // from a little-endian machine.
         if cfg!(target_endian = "little") {
-            assert_eq!(default_gateway(table, "eth0"), Some(Ipv4Addr::new(192, 0, 2, 1)));
+            assert_eq!(
+                default_gateway(table, "eth0"),
+                Some(Ipv4Addr::new(192, 0, 2, 1))
+            );
             assert_eq!(
                 default_gateway(table, "wlan0"),
                 Some(Ipv4Addr::new(192, 168, 1, 1))
@@ -553,7 +574,9 @@ mod tests {
         assert_ne!(host.name, "lo");
         assert!(!host.ipv4.ip.is_loopback());
         assert!(host.ipv6_link_local.is_none_or(|a| is_link_local(&a)));
-        assert!(host.ipv6_global.is_none_or(|a| !is_link_local(&a) && !a.is_loopback()));
+        assert!(host
+            .ipv6_global
+            .is_none_or(|a| !is_link_local(&a) && !a.is_loopback()));
         assert_eq!(host.mac[0] & 0x01, 0, "unicast MAC");
         // The station reports it, from the first join on.
         let mut st = EmulatedStation::with_host(aps(&["x"]), host.clone());

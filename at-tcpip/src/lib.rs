@@ -1,39 +1,444 @@
 //! # at-tcpip
 //!
-//! The TCP/IP command set of the W800 "TCP/IP AT" specification (`AT+CIPSTART`,
-//! `AT+CIPSEND`, `AT+CIPSERVER`, ...) as an [`at_core::CommandSet`].
+//! The TCP/IP command set of the W800 "TCP/IP AT" specification as an
+//! [`at_core::CommandSet`]: connections (`AT+CIPSTART`, `AT+CIPCLOSE`, ...), the server
+//! (`AT+CIPSERVER`, ...), sending (`AT+CIPSEND`, `AT+CIPSENDEX`, transparent mode),
+//! active receive (`+IPD`), socket options (`AT+CIPTCPOPT`) and the Wi-Fi station subset
+//! host drivers need (`AT+CWMODE`, `AT+CWJAP`, `AT+CWQAP`, `AT+CWLAP`, `AT+CWSTATE`,
+//! `AT+CIPSTA?`, `AT+CWDHCP?`, `AT+CIFSR`).
 //!
-//! Deliberately missing so far: every command. The engine foundation (line assembly,
-//! parsing, dispatch, basic commands) is in `at-core`; the connection, data-path and
-//! network-service commands land here next, on the network boundary of `at-core`. Until
-//! then [`TcpIp`] is an empty set, and a module built with it answers every TCP/IP command
-//! with `ERROR`, as a module without them would.
-#![no_std]
+//! It runs on any [`NetPlatform`]: the network is reached only through embedded-nal's
+//! traits and the extensions in [`at_core::net`].
+//!
+//! Deliberately missing so far: passive receive (`AT+CIPRECVMODE`, `AT+CIPRECVDATA`,
+//! `AT+CIPRECVLEN`), `AT+CIPSENDL`, reconnection in transparent mode, SSL links (they
+//! come with `at-ssl`), DNS server settings, `AT+PING` and SNTP. Each answers `ERROR` as
+//! an unknown command until it lands.
+#![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-use at_core::{Args, CommandInfo, CommandSet, Context, ErrCode, Form, Outcome, Platform};
+#[macro_use]
+mod fmt;
 
-/// The TCP/IP command set (empty for now, see the crate documentation).
-#[derive(Clone, Debug, Default)]
-pub struct TcpIp;
+mod conn;
+mod recv;
+mod server;
+mod wifi;
 
-impl<P: Platform> CommandSet<P> for TcpIp {
-    fn len(&self) -> usize {
-        0
+use at_core::link::{LinkTable, MAX_LINKS};
+use at_core::net::{NetPlatform, TcpClientStack, UdpClientStack};
+use at_core::{Args, CommandInfo, CommandSet, Context, ErrCode, Form, Forms, Instant, Outcome};
+
+/// The TCP socket type of a platform's stack.
+pub type TcpOf<P> = <<P as NetPlatform>::Net as TcpClientStack>::TcpSocket;
+/// The UDP socket type of a platform's stack.
+pub type UdpOf<P> = <<P as NetPlatform>::Net as UdpClientStack>::UdpSocket;
+
+/// How long `AT+CIPSTART` waits for a TCP connection.
+pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Longest host name `AT+CIPSTART` accepts.
+pub const HOST_MAX: usize = 64;
+
+/// `AT+CIPTCPOPT` settings of one link id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TcpOpts {
+    /// `SO_LINGER` seconds; -1 off.
+    pub linger: i32,
+    /// `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// `SO_SNDTIMEO` in milliseconds; 0 none.
+    pub send_timeout: u32,
+    /// `SO_KEEPALIVE` idle seconds; 0 off.
+    pub keepalive: u16,
+}
+
+impl TcpOpts {
+    /// The specification's defaults: `-1,0,0,0`.
+    pub const DEFAULT: TcpOpts = TcpOpts {
+        linger: -1,
+        nodelay: false,
+        send_timeout: 0,
+        keepalive: 0,
+    };
+}
+
+/// The server started by `AT+CIPSERVER=1`.
+pub struct Server<P: NetPlatform> {
+    socket: TcpOf<P>,
+    port: u16,
+    ipv6: bool,
+}
+
+/// The TCP/IP command set and its state: link table, server, modes and settings.
+pub struct TcpIp<P: NetPlatform> {
+    links: LinkTable<TcpOf<P>, UdpOf<P>>,
+    /// `AT+CIPMUX`.
+    mux: bool,
+    /// `AT+CIPMODE`: transparent transmission selected.
+    transparent: bool,
+    /// `AT+CIPDINFO`.
+    dinfo: bool,
+    /// `AT+CIPV6`.
+    ipv6: bool,
+    /// `AT+CIPSTO` seconds.
+    server_timeout: u16,
+    /// `AT+CIPSERVERMAXCONN`.
+    server_max: u8,
+    /// `AT+CIPRECONNINTV`, in 100 ms.
+    reconnect_interval: u16,
+    /// `AT+CIPTCPOPT` per link id.
+    tcp_opts: [TcpOpts; MAX_LINKS],
+    server: Option<Server<P>>,
+    wifi: wifi::Wifi,
+    /// The command waiting for the network, if any.
+    pending: Pending,
+    /// The link `AT+CIPSEND`'s payload goes to.
+    send_link: usize,
+    /// When the current send started waiting on the network (`SO_SNDTIMEO`).
+    send_blocked_since: Option<Instant>,
+    /// Links have existed since the station got its address (`STATUS:4`).
+    had_links: bool,
+    rx: [u8; recv::RX_CHUNK],
+}
+
+/// A command waiting for the network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pending {
+    None,
+    Start(conn::Start),
+    Join(wifi::Join),
+}
+
+impl<P: NetPlatform> Default for TcpIp<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: NetPlatform> TcpIp<P> {
+    /// The command set in its power-on state.
+    pub fn new() -> Self {
+        TcpIp {
+            links: LinkTable::new(),
+            mux: false,
+            transparent: false,
+            dinfo: false,
+            ipv6: true,
+            server_timeout: 180,
+            server_max: MAX_LINKS as u8,
+            reconnect_interval: 1,
+            tcp_opts: [TcpOpts::DEFAULT; MAX_LINKS],
+            server: None,
+            wifi: wifi::Wifi::default(),
+            pending: Pending::None,
+            send_link: 0,
+            send_blocked_since: None,
+            had_links: false,
+            rx: [0; recv::RX_CHUNK],
+        }
     }
 
-    fn info(&self, _index: usize) -> Option<&'static CommandInfo> {
-        None
+    /// The link table.
+    pub fn links(&self) -> &LinkTable<TcpOf<P>, UdpOf<P>> {
+        &self.links
+    }
+
+    /// Multi-connection mode (`AT+CIPMUX=1`).
+    pub fn mux(&self) -> bool {
+        self.mux
+    }
+
+    /// The local port of the running server.
+    pub fn server_port(&self) -> Option<u16> {
+        self.server.as_ref().map(|s| s.port)
+    }
+}
+
+const Q: Forms = Forms::QUERY;
+const S: Forms = Forms::SET;
+const E: Forms = Forms::EXECUTE;
+const QS: Forms = Forms::QUERY.with(Forms::SET);
+
+/// The commands, in `AT+CMD?` order; indices are the `Cmd` discriminants.
+static TABLE: [CommandInfo; 24] = [
+    CommandInfo::new("+CIPV6", QS),
+    CommandInfo::new("+CIPSTATE", Q),
+    CommandInfo::new("+CIPSTART", S),
+    CommandInfo::new("+CIPSTARTEX", S),
+    CommandInfo::new("+CIPSEND", S.with(E)),
+    CommandInfo::new("+CIPSENDEX", S),
+    CommandInfo::new("+CIPCLOSE", S.with(E)),
+    CommandInfo::new("+CIFSR", E),
+    CommandInfo::new("+CIPMUX", QS),
+    CommandInfo::new("+CIPSERVER", QS),
+    CommandInfo::new("+CIPSERVERMAXCONN", QS),
+    CommandInfo::new("+CIPMODE", QS),
+    CommandInfo::new("+CIPSTO", QS),
+    CommandInfo::new("+CIPDINFO", QS),
+    CommandInfo::new("+CIPRECONNINTV", QS),
+    CommandInfo::new("+CIPTCPOPT", QS),
+    CommandInfo::new("+CIPSTATUS", E),
+    CommandInfo::new("+CWMODE", QS),
+    CommandInfo::new("+CWJAP", QS.with(E)),
+    CommandInfo::new("+CWQAP", E),
+    CommandInfo::new("+CWLAP", E),
+    CommandInfo::new("+CWSTATE", Q),
+    CommandInfo::new("+CIPSTA", Q),
+    CommandInfo::new("+CWDHCP", Q),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmd {
+    CipV6,
+    CipState,
+    CipStart,
+    CipStartEx,
+    CipSend,
+    CipSendEx,
+    CipClose,
+    Cifsr,
+    CipMux,
+    CipServer,
+    CipServerMaxConn,
+    CipMode,
+    CipSto,
+    CipDinfo,
+    CipReconnIntv,
+    CipTcpOpt,
+    CipStatus,
+    CwMode,
+    CwJap,
+    CwQap,
+    CwLap,
+    CwState,
+    CipSta,
+    CwDhcp,
+}
+
+const CMDS: [Cmd; 24] = [
+    Cmd::CipV6,
+    Cmd::CipState,
+    Cmd::CipStart,
+    Cmd::CipStartEx,
+    Cmd::CipSend,
+    Cmd::CipSendEx,
+    Cmd::CipClose,
+    Cmd::Cifsr,
+    Cmd::CipMux,
+    Cmd::CipServer,
+    Cmd::CipServerMaxConn,
+    Cmd::CipMode,
+    Cmd::CipSto,
+    Cmd::CipDinfo,
+    Cmd::CipReconnIntv,
+    Cmd::CipTcpOpt,
+    Cmd::CipStatus,
+    Cmd::CwMode,
+    Cmd::CwJap,
+    Cmd::CwQap,
+    Cmd::CwLap,
+    Cmd::CwState,
+    Cmd::CipSta,
+    Cmd::CwDhcp,
+];
+
+/// Store keys of the settings marked "saved in NVS".
+pub(crate) mod keys {
+    pub const IPV6: &str = "ip.v6";
+    pub const RECONNECT: &str = "ip.reconn";
+    pub const TCPOPT: &str = "ip.tcpopt";
+    pub const WIFI_MODE: &str = "wifi.mode";
+    pub const WIFI_AP: &str = "wifi.ap";
+}
+
+/// Writes one response line; a full queue becomes `ERROR`.
+macro_rules! line {
+    ($ctx:expr, $($arg:tt)*) => {
+        if $ctx.line(format_args!($($arg)*)).is_err() {
+            return Outcome::Error(ErrCode::EXEC);
+        }
+    };
+}
+pub(crate) use line;
+
+/// `?` for argument errors inside functions returning `Outcome`.
+macro_rules! arg {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Outcome::from(e),
+        }
+    };
+}
+pub(crate) use arg;
+
+impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
+    fn len(&self) -> usize {
+        TABLE.len()
+    }
+
+    fn info(&self, index: usize) -> Option<&'static CommandInfo> {
+        TABLE.get(index)
     }
 
     fn execute(
         &mut self,
-        _index: usize,
-        _form: Form,
-        _args: &Args<'_>,
-        _ctx: &mut Context<'_, P>,
+        index: usize,
+        form: Form,
+        args: &Args<'_>,
+        ctx: &mut Context<'_, P>,
     ) -> Outcome {
-        Outcome::Error(ErrCode::EXEC)
+        let Some(&cmd) = CMDS.get(index) else {
+            return Outcome::Error(ErrCode::EXEC);
+        };
+        match (cmd, form) {
+            (Cmd::CipV6, Form::Query) => flag(ctx, "CIPV6", self.ipv6),
+            (Cmd::CipV6, _) => self.set_ipv6(args, ctx),
+            (Cmd::CipState, _) => self.list_links(ctx, "+CIPSTATE"),
+            (Cmd::CipStatus, _) => self.cipstatus(ctx),
+            (Cmd::CipStart, _) => self.cipstart(args, ctx, false),
+            (Cmd::CipStartEx, _) => self.cipstart(args, ctx, true),
+            (Cmd::CipSend, Form::Execute) => self.enter_transparent(ctx),
+            (Cmd::CipSend, _) => self.cipsend(args, ctx, false),
+            (Cmd::CipSendEx, _) => self.cipsend(args, ctx, true),
+            (Cmd::CipClose, _) => self.cipclose(form, args, ctx),
+            (Cmd::Cifsr, _) => self.cifsr(ctx),
+            (Cmd::CipMux, Form::Query) => {
+                line!(ctx, "+CIPMUX:{}", u8::from(self.mux));
+                Outcome::Ok
+            }
+            (Cmd::CipMux, _) => self.set_mux(args),
+            (Cmd::CipServer, Form::Query) => self.server_query(ctx),
+            (Cmd::CipServer, _) => self.cipserver(args, ctx),
+            (Cmd::CipServerMaxConn, Form::Query) => {
+                line!(ctx, "+CIPSERVERMAXCONN:{}", self.server_max);
+                Outcome::Ok
+            }
+            (Cmd::CipServerMaxConn, _) => self.set_server_max(args),
+            (Cmd::CipMode, Form::Query) => {
+                line!(ctx, "+CIPMODE:{}", u8::from(self.transparent));
+                Outcome::Ok
+            }
+            (Cmd::CipMode, _) => self.set_mode(args),
+            (Cmd::CipSto, Form::Query) => {
+                line!(ctx, "+CIPSTO:{}", self.server_timeout);
+                Outcome::Ok
+            }
+            (Cmd::CipSto, _) => {
+                arg!(args.count(1, 1));
+                self.server_timeout = arg!(args.int(0, 0..=7200)) as u16;
+                Outcome::Ok
+            }
+            (Cmd::CipDinfo, Form::Query) => {
+                line!(
+                    ctx,
+                    "+CIPDINFO:{}",
+                    if self.dinfo { "true" } else { "false" }
+                );
+                Outcome::Ok
+            }
+            (Cmd::CipDinfo, _) => {
+                arg!(args.count(1, 1));
+                self.dinfo = arg!(args.int(0, 0..=1)) == 1;
+                Outcome::Ok
+            }
+            (Cmd::CipReconnIntv, Form::Query) => {
+                line!(ctx, "+CIPRECONNINTV:{}", self.reconnect_interval);
+                Outcome::Ok
+            }
+            (Cmd::CipReconnIntv, _) => {
+                arg!(args.count(1, 1));
+                let v = arg!(args.int(0, 1..=36_000)) as u16;
+                if let Err(e) = ctx.save(keys::RECONNECT, &v.to_le_bytes()) {
+                    return e.into();
+                }
+                self.reconnect_interval = v;
+                Outcome::Ok
+            }
+            (Cmd::CipTcpOpt, Form::Query) => self.tcpopt_query(ctx),
+            (Cmd::CipTcpOpt, _) => self.tcpopt_set(args, ctx),
+            (Cmd::CwMode, Form::Query) => self.wifi_mode_query(ctx),
+            (Cmd::CwMode, _) => self.cwmode(args, ctx),
+            (Cmd::CwJap, Form::Query) => self.cwjap_query(ctx),
+            (Cmd::CwJap, _) => self.cwjap(form, args, ctx),
+            (Cmd::CwQap, _) => self.cwqap(ctx),
+            (Cmd::CwLap, _) => self.cwlap(ctx),
+            (Cmd::CwState, _) => self.cwstate(ctx),
+            (Cmd::CipSta, _) => self.cipsta(ctx),
+            (Cmd::CwDhcp, _) => {
+                line!(ctx, "+CWDHCP:{}", u8::from(self.wifi.dhcp));
+                Outcome::Ok
+            }
+        }
     }
+
+    fn poll_pending(&mut self, _index: usize, ctx: &mut Context<'_, P>) -> Outcome {
+        match core::mem::replace(&mut self.pending, Pending::None) {
+            Pending::None => Outcome::Error(ErrCode::EXEC),
+            Pending::Start(start) => self.continue_start(start, ctx),
+            Pending::Join(join) => self.continue_join(join, ctx),
+        }
+    }
+
+    fn send_data(
+        &mut self,
+        index: usize,
+        data: &[u8],
+        ctx: &mut Context<'_, P>,
+    ) -> Result<usize, ErrCode> {
+        let _ = index;
+        self.send_payload(data, ctx)
+    }
+
+    fn leave_transparent(&mut self, _index: usize, ctx: &mut Context<'_, P>) {
+        if ctx.system.sysmsg & at_core::system::SYSMSG_QUITT != 0 {
+            let _ = ctx.out.push(b"+QUITT\r\n");
+        }
+    }
+
+    fn poll(&mut self, ctx: &mut Context<'_, P>) {
+        self.poll_station(ctx);
+        self.accept_clients(ctx);
+        self.receive(ctx);
+        self.expire_idle_clients(ctx);
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        let pending = match &self.pending {
+            Pending::Start(s) => Some(s.deadline),
+            Pending::Join(j) => Some(j.deadline),
+            Pending::None => None,
+        };
+        let idle = self.idle_deadline();
+        match (pending, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn restart(&mut self, ctx: &mut Context<'_, P>) {
+        self.close_everything(ctx, false);
+        *self = TcpIp::new();
+        self.ipv6 = ctx.system.profile.ipv6_default;
+        let mut buf = [0u8; 64];
+        if let Some([v]) = ctx.load(keys::IPV6, &mut buf) {
+            self.ipv6 = *v == 1;
+        }
+        if let Some([a, b]) = ctx.load(keys::RECONNECT, &mut buf) {
+            let v = u16::from_le_bytes([*a, *b]);
+            if (1..=36_000).contains(&v) {
+                self.reconnect_interval = v;
+            }
+        }
+        if let Some(stored) = ctx.load(keys::TCPOPT, &mut buf) {
+            conn::decode_tcpopts(stored, &mut self.tcp_opts);
+        }
+        self.wifi.load(ctx);
+    }
+}
+
+fn flag<P: NetPlatform>(ctx: &mut Context<'_, P>, name: &str, on: bool) -> Outcome {
+    line!(ctx, "+{}:{}", name, u8::from(on));
+    Outcome::Ok
 }

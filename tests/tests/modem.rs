@@ -21,7 +21,7 @@ fn pty_session_basic_commands() {
     host.send(b"E0\r");
     host.send(b"\n");
     host.expect(b"ATE0\r\n\r\nOK\r\n");
-    host.chat(b"AT+CIPMUX?\r\n", b"\r\nERROR\r\n");
+    host.chat(b"AT+CIPMUX?\r\n", b"+CIPMUX:0\r\n\r\nOK\r\n");
     host.chat(b"AT+SYSLOG=1\r\n", b"\r\nOK\r\n");
     host.chat(b"at\r\n", b"ERR CODE:0x01030000\r\n\r\nERROR\r\n");
     host.chat(b"AT+NOPE\r\n", b"ERR CODE:0x01090000\r\n\r\nERROR\r\n");

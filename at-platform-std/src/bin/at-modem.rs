@@ -32,6 +32,11 @@ OPTIONS:
     --trace FILE            Write every byte in both directions to FILE, timestamped and
                             escaped: '+0.012345 H>M \"AT\\r\\n\"'.
     --profile NAME          Chip limits and defaults: w800 (default) or esp-at.
+    --ap SSID[:PASSWORD]    An access point the emulated station can see and join with
+                            AT+CWJAP (repeatable; no password: an open network). Once
+                            joined, the station has the host's real addresses.
+    --multicast-if ADDR     IPv4 interface address for UDP multicast links (e.g.
+                            127.0.0.1 to keep multicast on loopback).
     -h, --help              Show this help.
     -V, --version           Show the version.
 
@@ -45,6 +50,8 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
     let mut state_dir = None;
     let mut trace = None;
     let mut profile = Profile::W800;
+    let mut access_points = Vec::new();
+    let mut multicast_if = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -74,6 +81,12 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
                     baud,
                 });
             }
+            Long("ap") => {
+                let spec: String = parser.value()?.parse()?;
+                access_points
+                    .push(at_platform_std::station::parse_ap(&spec).map_err(lexopt::Error::from)?);
+            }
+            Long("multicast-if") => multicast_if = Some(parser.value()?.parse()?),
             Long("state-dir") => state_dir = Some(PathBuf::from(parser.value()?)),
             Long("trace") => trace = Some(PathBuf::from(parser.value()?)),
             Long("profile") => {
@@ -101,6 +114,8 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
         }),
         state_dir,
         trace,
+        access_points,
+        multicast_if,
         chip: if profile == Profile::ESP_AT {
             "ESP32"
         } else {

@@ -1,0 +1,201 @@
+//! The module's server: `AT+CIPSERVER`, `AT+CIPSERVERMAXCONN`, `AT+CIPSTO`, accepting
+//! clients into free link ids and closing idle ones.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use at_core::link::{Link, LinkState, LinkType, Socket, Transport, UdpMode, MAX_LINKS};
+use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, TcpFullStack};
+use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
+
+use crate::conn::apply_tcp_opts;
+use crate::{arg, line, Server, TcpIp};
+
+fn exec() -> Outcome {
+    Outcome::Error(ErrCode::EXEC)
+}
+
+impl<P: NetPlatform> TcpIp<P> {
+    pub(crate) fn server_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
+        match &self.server {
+            Some(s) => line!(
+                ctx,
+                "+CIPSERVER:1,{},\"{}\",0",
+                s.port,
+                if s.ipv6 { "TCPv6" } else { "TCP" }
+            ),
+            None => line!(ctx, "+CIPSERVER:0"),
+        }
+        Outcome::Ok
+    }
+
+    pub(crate) fn set_server_max(&mut self, args: &Args<'_>) -> Outcome {
+        arg!(args.count(1, 1));
+        let max = arg!(args.int(0, 1..=MAX_LINKS as i64)) as u8;
+        if self.server.is_some() {
+            diag!("set CIPSERVERMAXCONN before starting the server");
+            return exec();
+        }
+        self.server_max = max;
+        Outcome::Ok
+    }
+
+    pub(crate) fn cipserver(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
+        arg!(args.count(1, 4));
+        let mode = arg!(args.int(0, 0..=1));
+        if mode == 0 {
+            arg!(args.count(1, 2));
+            let close_clients = arg!(args.opt_int(1, 0..=1)) == Some(1);
+            if let Some(server) = self.server.take() {
+                let _ = TcpClientStack::close(ctx.platform.net(), server.socket);
+            }
+            if close_clients {
+                let server_links: heapless::Vec<usize, MAX_LINKS> = self
+                    .links
+                    .iter()
+                    .filter(|(_, l)| l.server_side)
+                    .map(|(id, _)| id)
+                    .collect();
+                for id in server_links {
+                    if let Some(link) = self.links.remove(id) {
+                        self.release(link, ctx);
+                        let _ = ctx.out.push_fmt(format_args!("{id},CLOSED\r\n"));
+                    }
+                }
+            }
+            return Outcome::Ok;
+        }
+        let port = arg!(args.opt_int(1, 1..=65_535)).unwrap_or(333) as u16;
+        let ty = match arg!(args.opt_bytes(2, 6)) {
+            None => LinkType::parse(b"TCP"),
+            Some(name) => LinkType::parse(name),
+        };
+        let Some(ty) = ty.filter(|t| t.transport != Transport::Udp) else {
+            return ArgError::Invalid(2).into();
+        };
+        let ca = arg!(args.opt_int(3, 0..=1));
+        if !self.mux {
+            diag!("the server needs AT+CIPMUX=1");
+            return exec();
+        }
+        if self.server.is_some() {
+            diag!("a server is already running");
+            return exec();
+        }
+        if ty.transport == Transport::Ssl || ca == Some(1) {
+            diag!("SSL servers are not supported yet");
+            return exec();
+        }
+        if ty.ipv6 && !self.ipv6 {
+            diag!("IPv6 is disabled (AT+CIPV6=0)");
+            return exec();
+        }
+        let any = if ty.ipv6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        let net = ctx.platform.net();
+        let Ok(mut socket) = TcpClientStack::socket(net) else {
+            return exec();
+        };
+        let listening = TcpExt::tcp_bind_to(net, &mut socket, SocketAddr::new(any, port))
+            .and_then(|()| TcpFullStack::listen(net, &mut socket));
+        if let Err(e) = listening {
+            diag!("listening on port {} failed: {:?}", port, e);
+            let _ = TcpClientStack::close(net, socket);
+            return exec();
+        }
+        self.server = Some(Server {
+            socket,
+            port,
+            ipv6: ty.ipv6,
+        });
+        Outcome::Ok
+    }
+
+    /// Accepts waiting clients into free link ids, refusing those beyond
+    /// `AT+CIPSERVERMAXCONN`.
+    pub(crate) fn accept_clients(&mut self, ctx: &mut Context<'_, P>) {
+        for _ in 0..MAX_LINKS + 1 {
+            // Room for the `<id>,CONNECT` line.
+            if ctx.out.free() < 64 {
+                return;
+            }
+            let Some(server) = self.server.as_mut() else {
+                return;
+            };
+            let ipv6 = server.ipv6;
+            let net = ctx.platform.net();
+            let (mut socket, remote) = match TcpFullStack::accept(net, &mut server.socket) {
+                Ok(accepted) => accepted,
+                Err(nb::Error::WouldBlock) => return,
+                Err(nb::Error::Other(e)) => {
+                    diag!("accept failed: {:?}", e);
+                    return;
+                }
+            };
+            let clients = self.links.iter().filter(|(_, l)| l.server_side).count();
+            let id = match self.links.free_id() {
+                Some(id) if clients < usize::from(self.server_max) => id,
+                _ => {
+                    diag!("Have {} Connections", clients);
+                    let _ = TcpClientStack::close(net, socket);
+                    continue;
+                }
+            };
+            if let Err(e) = apply_tcp_opts(net, &mut socket, &self.tcp_opts[id]) {
+                diag!("client socket options: {:?}", e);
+            }
+            let local_port = TcpExt::tcp_local_addr(net, &socket).map_or(0, |a| a.port());
+            let link = Link {
+                ty: LinkType {
+                    transport: Transport::Tcp,
+                    ipv6,
+                },
+                socket: Socket::Tcp(socket),
+                state: LinkState::Connected,
+                remote,
+                local_port,
+                server_side: true,
+                udp_mode: UdpMode::Fixed,
+                last_activity: ctx.now,
+            };
+            if self.links.insert(id, link).is_err() {
+                continue;
+            }
+            self.had_links = true;
+            let _ = ctx.out.push(b"\r\n");
+            let _ = self.announce_connect(id, ctx);
+        }
+    }
+
+    /// When the next idle server client times out.
+    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
+        if self.server_timeout == 0 {
+            return None;
+        }
+        let timeout = Duration::from_secs(u64::from(self.server_timeout));
+        self.links
+            .iter()
+            .filter(|(_, l)| l.server_side)
+            .map(|(_, l)| l.last_activity + timeout)
+            .min()
+    }
+
+    /// Closes server clients idle for longer than `AT+CIPSTO`.
+    pub(crate) fn expire_idle_clients(&mut self, ctx: &mut Context<'_, P>) {
+        if self.server_timeout == 0 {
+            return;
+        }
+        let timeout = Duration::from_secs(u64::from(self.server_timeout));
+        for id in 0..MAX_LINKS {
+            let expired = self.links.get(id).is_some_and(|l| {
+                l.server_side && ctx.now.saturating_since(l.last_activity) >= timeout
+            });
+            if expired {
+                diag!("link {} idle for {} s: closing", id, self.server_timeout);
+                self.drop_link(id, ctx);
+            }
+        }
+    }
+}
