@@ -112,6 +112,11 @@ pub struct Link<T, U> {
     pub udp_mode: UdpMode,
     /// Last time data moved either way (`AT+CIPSTO` closes idle server links).
     pub last_activity: Instant,
+    /// Passive receive: `+IPD,<id>,<total>` was reported and the host has not read since.
+    pub ipd_reported: bool,
+    /// A byte read while probing a passive-mode TCP link for end of stream; it comes
+    /// before the socket's data.
+    pub stash: Option<u8>,
 }
 
 /// Adding a link failed.
@@ -221,6 +226,8 @@ mod test {
             server_side: false,
             udp_mode: UdpMode::Fixed,
             last_activity: Instant::ZERO,
+            ipd_reported: false,
+            stash: None,
         }
     }
 

@@ -108,7 +108,7 @@ impl<P: NetPlatform> TcpIp<P> {
     pub(crate) fn set_mode(&mut self, args: &Args<'_>) -> Outcome {
         arg!(args.count(1, 1));
         let transparent = arg!(args.int(0, 0..=1)) == 1;
-        if transparent && (self.mux || self.server.is_some()) {
+        if transparent && (self.mux || self.server.is_some() || self.passive) {
             diag!("transparent mode needs single connection");
             return exec();
         }
@@ -390,6 +390,8 @@ impl<P: NetPlatform> TcpIp<P> {
             server_side: false,
             udp_mode: start.udp_mode,
             last_activity: ctx.now,
+            ipd_reported: false,
+            stash: None,
         };
         self.links.insert(start.id, link).map_err(|_| exec())
     }
@@ -447,6 +449,7 @@ impl<P: NetPlatform> TcpIp<P> {
             return exec();
         }
         for id in ids {
+            self.udp_window.forget(id);
             if let Some(link) = self.links.remove(id) {
                 self.release(link, ctx);
                 let _ = if self.mux {
@@ -477,6 +480,7 @@ impl<P: NetPlatform> TcpIp<P> {
 
     /// Closes link `id` because the peer went away (or it timed out) and says so.
     pub(crate) fn drop_link(&mut self, id: usize, ctx: &mut Context<'_, P>) {
+        self.udp_window.forget(id);
         if let Some(link) = self.links.remove(id) {
             self.release(link, ctx);
             let _ = if self.mux {

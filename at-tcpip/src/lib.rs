@@ -3,15 +3,14 @@
 //! The TCP/IP command set of the W800 "TCP/IP AT" specification as an
 //! [`at_core::CommandSet`]: connections (`AT+CIPSTART`, `AT+CIPCLOSE`, ...), the server
 //! (`AT+CIPSERVER`, ...), sending (`AT+CIPSEND`, `AT+CIPSENDEX`, transparent mode),
-//! active receive (`+IPD`), socket options (`AT+CIPTCPOPT`) and the Wi-Fi station subset
+//! active and passive receive (`+IPD`, `AT+CIPRECVDATA`, `AT+CIPRECVLEN?`), socket options (`AT+CIPTCPOPT`) and the Wi-Fi station subset
 //! host drivers need (`AT+CWMODE`, `AT+CWJAP`, `AT+CWQAP`, `AT+CWLAP`, `AT+CWSTATE`,
 //! `AT+CIPSTA?`, `AT+CWDHCP?`, `AT+CIFSR`).
 //!
 //! It runs on any [`NetPlatform`]: the network is reached only through embedded-nal's
 //! traits and the extensions in [`at_core::net`].
 //!
-//! Deliberately missing so far: passive receive (`AT+CIPRECVMODE`, `AT+CIPRECVDATA`,
-//! `AT+CIPRECVLEN`), `AT+CIPSENDL`, reconnection in transparent mode, SSL links (they
+//! Deliberately missing so far: `AT+CIPSENDL`, reconnection in transparent mode, SSL links (they
 //! come with `at-ssl`), DNS server settings, `AT+PING` and SNTP. Each answers `ERROR` as
 //! an unknown command until it lands.
 #![cfg_attr(not(test), no_std)]
@@ -22,6 +21,7 @@
 mod fmt;
 
 mod conn;
+mod passive;
 mod recv;
 mod server;
 mod wifi;
@@ -79,6 +79,9 @@ pub struct TcpIp<P: NetPlatform> {
     transparent: bool,
     /// `AT+CIPDINFO`.
     dinfo: bool,
+    /// `AT+CIPRECVMODE=1`.
+    passive: bool,
+    udp_window: passive::UdpWindow,
     /// `AT+CIPV6`.
     ipv6: bool,
     /// `AT+CIPSTO` seconds.
@@ -124,6 +127,8 @@ impl<P: NetPlatform> TcpIp<P> {
             mux: false,
             transparent: false,
             dinfo: false,
+            passive: false,
+            udp_window: passive::UdpWindow::default(),
             ipv6: true,
             server_timeout: 180,
             server_max: MAX_LINKS as u8,
@@ -161,7 +166,7 @@ const E: Forms = Forms::EXECUTE;
 const QS: Forms = Forms::QUERY.with(Forms::SET);
 
 /// The commands, in `AT+CMD?` order; indices are the `Cmd` discriminants.
-static TABLE: [CommandInfo; 24] = [
+static TABLE: [CommandInfo; 27] = [
     CommandInfo::new("+CIPV6", QS),
     CommandInfo::new("+CIPSTATE", Q),
     CommandInfo::new("+CIPSTART", S),
@@ -178,6 +183,9 @@ static TABLE: [CommandInfo; 24] = [
     CommandInfo::new("+CIPDINFO", QS),
     CommandInfo::new("+CIPRECONNINTV", QS),
     CommandInfo::new("+CIPTCPOPT", QS),
+    CommandInfo::new("+CIPRECVMODE", QS),
+    CommandInfo::new("+CIPRECVDATA", S),
+    CommandInfo::new("+CIPRECVLEN", Q),
     CommandInfo::new("+CIPSTATUS", E),
     CommandInfo::new("+CWMODE", QS),
     CommandInfo::new("+CWJAP", QS.with(E)),
@@ -206,6 +214,9 @@ enum Cmd {
     CipDinfo,
     CipReconnIntv,
     CipTcpOpt,
+    CipRecvMode,
+    CipRecvData,
+    CipRecvLen,
     CipStatus,
     CwMode,
     CwJap,
@@ -216,7 +227,7 @@ enum Cmd {
     CwDhcp,
 }
 
-const CMDS: [Cmd; 24] = [
+const CMDS: [Cmd; 27] = [
     Cmd::CipV6,
     Cmd::CipState,
     Cmd::CipStart,
@@ -233,6 +244,9 @@ const CMDS: [Cmd; 24] = [
     Cmd::CipDinfo,
     Cmd::CipReconnIntv,
     Cmd::CipTcpOpt,
+    Cmd::CipRecvMode,
+    Cmd::CipRecvData,
+    Cmd::CipRecvLen,
     Cmd::CipStatus,
     Cmd::CwMode,
     Cmd::CwJap,
@@ -356,6 +370,13 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
                 self.reconnect_interval = v;
                 Outcome::Ok
             }
+            (Cmd::CipRecvMode, Form::Query) => {
+                line!(ctx, "+CIPRECVMODE:{}", u8::from(self.passive));
+                Outcome::Ok
+            }
+            (Cmd::CipRecvMode, _) => self.set_recv_mode(args),
+            (Cmd::CipRecvData, _) => self.recv_data(args, ctx),
+            (Cmd::CipRecvLen, _) => self.recv_len(ctx),
             (Cmd::CipTcpOpt, Form::Query) => self.tcpopt_query(ctx),
             (Cmd::CipTcpOpt, _) => self.tcpopt_set(args, ctx),
             (Cmd::CwMode, Form::Query) => self.wifi_mode_query(ctx),
@@ -400,7 +421,11 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
     fn poll(&mut self, ctx: &mut Context<'_, P>) {
         self.poll_station(ctx);
         self.accept_clients(ctx);
-        self.receive(ctx);
+        if self.passive && !ctx.transparent {
+            self.receive_passive(ctx);
+        } else {
+            self.receive(ctx);
+        }
         self.expire_idle_clients(ctx);
     }
 

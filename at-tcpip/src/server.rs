@@ -159,6 +159,8 @@ impl<P: NetPlatform> TcpIp<P> {
                 server_side: true,
                 udp_mode: UdpMode::Fixed,
                 last_activity: ctx.now,
+                ipd_reported: false,
+                stash: None,
             };
             if self.links.insert(id, link).is_err() {
                 continue;

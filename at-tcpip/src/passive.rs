@@ -1,0 +1,331 @@
+//! Passive receive (`AT+CIPRECVMODE=1`): `+IPD,<id>,<total>` notifications,
+//! `AT+CIPRECVDATA` and `AT+CIPRECVLEN?`.
+//!
+//! TCP data waits in the stack's socket buffers, not in the engine: the total comes from
+//! [`TcpExt::tcp_available`], and a full socket buffer flow-controls the peer, so five
+//! links cost no engine RAM. UDP datagrams cannot wait that way (the stack reports only
+//! the next datagram), so they are kept whole in one shared window of
+//! [`UDP_WINDOW`] bytes; a datagram that does not fit is dropped whole.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use at_core::link::{LinkState, Socket, MAX_LINKS};
+use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, UdpClientStack};
+use at_core::{Args, Context, ErrCode, Outcome};
+
+use crate::{arg, line, TcpIp};
+
+/// Shared window for passive-mode UDP datagrams, in bytes.
+pub const UDP_WINDOW: usize = 5760;
+
+/// Record header: link id, port, family, address, length.
+const RECORD_HEADER: usize = 1 + 2 + 1 + 16 + 2;
+
+/// Passive-mode UDP datagrams, whole, oldest first.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UdpWindow {
+    bytes: heapless::Vec<u8, UDP_WINDOW>,
+}
+
+impl UdpWindow {
+    /// Keeps a datagram; false (dropped) when it does not fit.
+    pub fn push(&mut self, id: usize, from: SocketAddr, data: &[u8]) -> bool {
+        let mut header = [0u8; RECORD_HEADER];
+        header[0] = id as u8;
+        header[1..3].copy_from_slice(&from.port().to_le_bytes());
+        match from.ip() {
+            IpAddr::V4(ip) => {
+                header[3] = 4;
+                header[4..8].copy_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                header[3] = 6;
+                header[4..20].copy_from_slice(&ip.octets());
+            }
+        }
+        header[20..22].copy_from_slice(&(data.len() as u16).to_le_bytes());
+        if self.bytes.len() + RECORD_HEADER + data.len() > UDP_WINDOW {
+            return false;
+        }
+        self.bytes.extend_from_slice(&header).is_ok() && self.bytes.extend_from_slice(data).is_ok()
+    }
+
+    fn records(&self) -> impl Iterator<Item = (usize, usize, SocketAddr, &[u8])> + '_ {
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            let h = self.bytes.get(at..at + RECORD_HEADER)?;
+            let len = usize::from(u16::from_le_bytes([h[20], h[21]]));
+            let port = u16::from_le_bytes([h[1], h[2]]);
+            let ip = if h[3] == 4 {
+                IpAddr::V4(Ipv4Addr::new(h[4], h[5], h[6], h[7]))
+            } else {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(&h[4..20]);
+                IpAddr::V6(Ipv6Addr::from(o))
+            };
+            let data = self
+                .bytes
+                .get(at + RECORD_HEADER..at + RECORD_HEADER + len)?;
+            let start = at;
+            at += RECORD_HEADER + len;
+            Some((start, usize::from(h[0]), SocketAddr::new(ip, port), data))
+        })
+    }
+
+    /// Bytes waiting for link `id`.
+    pub fn total(&self, id: usize) -> usize {
+        self.records()
+            .filter(|r| r.1 == id)
+            .map(|r| r.3.len())
+            .sum()
+    }
+
+    /// Copies up to `out.len()` bytes of link `id`'s oldest datagram into `out` and removes
+    /// what was copied; returns the count and the sender.
+    pub fn take(&mut self, id: usize, out: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let (start, _, from, data) = self.records().find(|r| r.1 == id)?;
+        let n = data.len().min(out.len());
+        out[..n].copy_from_slice(&data[..n]);
+        let left = data.len() - n;
+        let data_start = start + RECORD_HEADER;
+        // Remove the copied bytes, then fix the record's length.
+        self.bytes.copy_within(data_start + n.., data_start);
+        self.bytes.truncate(self.bytes.len() - n);
+        if left == 0 {
+            self.bytes.copy_within(data_start.., start);
+            self.bytes.truncate(self.bytes.len() - RECORD_HEADER);
+        } else {
+            self.bytes[start + 20..start + 22].copy_from_slice(&(left as u16).to_le_bytes());
+        }
+        Some((n, from))
+    }
+
+    /// Forgets link `id`'s datagrams.
+    pub fn forget(&mut self, id: usize) {
+        let mut buf = [0u8; 64];
+        while self.take(id, &mut buf).is_some_and(|(n, _)| n > 0) {}
+    }
+}
+
+fn exec() -> Outcome {
+    Outcome::Error(ErrCode::EXEC)
+}
+
+impl<P: NetPlatform> TcpIp<P> {
+    pub(crate) fn set_recv_mode(&mut self, args: &Args<'_>) -> Outcome {
+        arg!(args.count(1, 1));
+        let passive = arg!(args.int(0, 0..=1)) == 1;
+        if passive && self.transparent {
+            diag!("passive receive does not work in transparent mode");
+            return exec();
+        }
+        self.passive = passive;
+        for (_, link) in self.links.iter_mut() {
+            link.ipd_reported = false;
+        }
+        Outcome::Ok
+    }
+
+    /// Bytes waiting for the host on link `id`, `None` when it is not open.
+    fn waiting(&mut self, id: usize, ctx: &mut Context<'_, P>) -> Option<usize> {
+        let link = self.links.get_mut(id)?;
+        Some(match &mut link.socket {
+            Socket::Tcp(s) => {
+                let avail = if link.state == LinkState::Connecting {
+                    0
+                } else {
+                    TcpExt::tcp_available(ctx.platform.net(), s).unwrap_or(0)
+                };
+                avail + usize::from(link.stash.is_some())
+            }
+            Socket::Udp(_) => self.udp_window.total(id),
+        })
+    }
+
+    pub(crate) fn recv_len(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
+        let mut text: heapless::String<64> = heapless::String::new();
+        for id in 0..MAX_LINKS {
+            let sep = if id == 0 { "" } else { "," };
+            let written = match self.waiting(id, ctx) {
+                Some(n) => core::fmt::write(&mut text, format_args!("{sep}{n}")),
+                None => core::fmt::write(&mut text, format_args!("{sep}-1")),
+            };
+            if written.is_err() {
+                return exec();
+            }
+        }
+        line!(ctx, "+CIPRECVLEN:{}", text);
+        Outcome::Ok
+    }
+
+    pub(crate) fn recv_data(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
+        let base = usize::from(self.mux);
+        arg!(args.count(base + 1, base + 1));
+        let id = if self.mux {
+            arg!(args.int(0, 0..=MAX_LINKS as i64 - 1)) as usize
+        } else {
+            0
+        };
+        let want = arg!(args.int(base, 1..=0x7fff_ffff)) as usize;
+        if !self.passive {
+            diag!("AT+CIPRECVDATA needs AT+CIPRECVMODE=1");
+            return exec();
+        }
+        // Header, data and the final OK must fit the output queue.
+        let room = ctx.out.free().saturating_sub(80);
+        let limit = want.min(room).min(self.rx.len());
+        let Some(link) = self.links.get_mut(id) else {
+            diag!("link is not valid");
+            return exec();
+        };
+        link.ipd_reported = false;
+        let remote = link.remote;
+        let (n, from) = match &mut link.socket {
+            Socket::Tcp(s) => {
+                let mut n = 0;
+                if limit > 0 {
+                    if let Some(b) = link.stash.take() {
+                        self.rx[0] = b;
+                        n = 1;
+                    }
+                }
+                if n < limit {
+                    match TcpClientStack::receive(ctx.platform.net(), s, &mut self.rx[n..limit]) {
+                        Ok(k) => n += k,
+                        Err(nb::Error::WouldBlock) => {}
+                        Err(nb::Error::Other(e)) => {
+                            diag!("link {} receive failed: {:?}", id, e);
+                        }
+                    }
+                }
+                (n, remote)
+            }
+            Socket::Udp(_) => self
+                .udp_window
+                .take(id, &mut self.rx[..limit])
+                .unwrap_or((0, remote)),
+        };
+        let pushed = if self.dinfo {
+            ctx.out.push_fmt(format_args!(
+                "+CIPRECVDATA:{},\"{}\",{},",
+                n,
+                from.ip(),
+                from.port()
+            ))
+        } else {
+            ctx.out.push_fmt(format_args!("+CIPRECVDATA:{n},"))
+        };
+        if pushed.and_then(|()| ctx.out.push(&self.rx[..n])).is_err() {
+            return exec();
+        }
+        if let Some(link) = self.links.get_mut(id) {
+            link.last_activity = ctx.now;
+        }
+        Outcome::Ok
+    }
+
+    /// Passive mode: notifies waiting data once per read, keeps UDP datagrams, and
+    /// notices peers that closed once their data has been read.
+    pub(crate) fn receive_passive(&mut self, ctx: &mut Context<'_, P>) {
+        for id in 0..MAX_LINKS {
+            if ctx.out.free() < 64 {
+                return;
+            }
+            let Some(link) = self.links.get_mut(id) else {
+                continue;
+            };
+            if link.state != LinkState::Connected {
+                continue;
+            }
+            let net = ctx.platform.net();
+            let mut closed = false;
+            match &mut link.socket {
+                Socket::Tcp(s) => {
+                    let avail = TcpExt::tcp_available(net, s).unwrap_or(0);
+                    if avail == 0 && link.stash.is_none() {
+                        // Nothing waiting: probe for the end of the stream.
+                        let mut probe = [0u8; 1];
+                        match TcpClientStack::receive(net, s, &mut probe) {
+                            Ok(0) => closed = true,
+                            Ok(_) => link.stash = Some(probe[0]),
+                            Err(nb::Error::WouldBlock) => {}
+                            Err(nb::Error::Other(e)) => {
+                                diag!("link {} failed: {:?}", id, e);
+                                closed = true;
+                            }
+                        }
+                    }
+                }
+                Socket::Udp(s) => loop {
+                    match UdpClientStack::receive(net, s, &mut self.rx) {
+                        Ok((n, from)) => {
+                            link.last_activity = ctx.now;
+                            if !self.udp_window.push(id, from, &self.rx[..n]) {
+                                diag!("passive UDP window full: datagram of {} bytes dropped", n);
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                },
+            }
+            if closed {
+                self.udp_window.forget(id);
+                self.drop_link(id, ctx);
+                continue;
+            }
+            let reported = self.links.get(id).is_some_and(|l| l.ipd_reported);
+            if reported {
+                continue;
+            }
+            let total = self.waiting(id, ctx).unwrap_or(0);
+            if total == 0 {
+                continue;
+            }
+            let pushed = if self.mux {
+                ctx.out.push_fmt(format_args!("\r\n+IPD,{id},{total}\r\n"))
+            } else {
+                ctx.out.push_fmt(format_args!("\r\n+IPD,{total}\r\n"))
+            };
+            if pushed.is_ok() {
+                if let Some(link) = self.links.get_mut(id) {
+                    link.ipd_reported = true;
+                    link.last_activity = ctx.now;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn udp_window_keeps_whole_datagrams() {
+        let mut w = UdpWindow::default();
+        let a: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let b: SocketAddr = "[::1]:6000".parse().unwrap();
+        assert!(w.push(1, a, b"hello"));
+        assert!(w.push(2, b, b"other"));
+        assert!(w.push(1, b, b"world!"));
+        assert_eq!((w.total(1), w.total(2), w.total(0)), (11, 5, 0));
+        let mut out = [0u8; 3];
+        assert_eq!(w.take(1, &mut out), Some((3, a)));
+        assert_eq!(&out, b"hel");
+        assert_eq!(w.total(1), 8);
+        let mut out = [0u8; 16];
+        assert_eq!(w.take(1, &mut out), Some((2, a)));
+        assert_eq!(&out[..2], b"lo");
+        assert_eq!(w.take(1, &mut out), Some((6, b)));
+        assert_eq!(&out[..6], b"world!");
+        assert_eq!(w.take(1, &mut out), None);
+        assert_eq!(w.take(2, &mut out), Some((5, b)));
+        // Full: a datagram that does not fit is dropped whole.
+        let big = [7u8; UDP_WINDOW - RECORD_HEADER];
+        assert!(w.push(0, a, &big));
+        assert!(!w.push(0, a, b"x"));
+        assert_eq!(w.total(0), big.len());
+        w.forget(0);
+        assert_eq!(w.total(0), 0);
+    }
+}
