@@ -256,17 +256,14 @@ impl<P: NetPlatform> TcpIp<P> {
                         }
                     }
                 }
-                Socket::Udp(s) => loop {
-                    match UdpClientStack::receive(net, s, &mut self.rx) {
-                        Ok((n, from)) => {
-                            link.last_activity = ctx.now;
-                            if !self.udp_window.push(id, from, &self.rx[..n]) {
-                                diag!("passive UDP window full: datagram of {} bytes dropped", n);
-                            }
+                Socket::Udp(s) => {
+                    while let Ok((n, from)) = UdpClientStack::receive(net, s, &mut self.rx) {
+                        link.last_activity = ctx.now;
+                        if !self.udp_window.push(id, from, &self.rx[..n]) {
+                            diag!("passive UDP window full: datagram of {} bytes dropped", n);
                         }
-                        Err(_) => break,
                     }
-                },
+                }
             }
             if closed {
                 self.udp_window.forget(id);
