@@ -18,6 +18,17 @@ pub enum DataRequest {
     Escaped(usize),
     /// Raw bytes both ways until a lone `+++` (`AT+CIPSEND` in transparent mode).
     Transparent,
+    /// `len` bytes streamed to the network while they arrive (`AT+CIPSENDL`), handed
+    /// over in blocks of up to `block` bytes, with `+CIPSENDL:<sent>,<received>` after
+    /// every `report` bytes sent; `+++` cancels.
+    Stream {
+        /// Bytes to stream.
+        len: u64,
+        /// Progress report interval in bytes sent.
+        report: u32,
+        /// Largest block handed to the network at once.
+        block: u16,
+    },
 }
 
 /// Detects `+++` with guard times: at least `guard` of silence before the first `+`, at

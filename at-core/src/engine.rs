@@ -55,6 +55,25 @@ enum State {
     Sending(Sending),
     /// Transparent transmission: raw bytes both ways until `+++`.
     Transparent(Transparent),
+    /// `AT+CIPSENDL`: payload streamed to the network while it arrives.
+    Stream(Stream),
+}
+
+/// An `AT+CIPSENDL` stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stream {
+    index: usize,
+    len: u64,
+    received: u64,
+    sent: u64,
+    report: u64,
+    next_report: u64,
+    block: usize,
+    escape: EscapeDetector,
+    /// The network refused: the rest of the input is taken and dropped.
+    failed: bool,
+    /// `+++` ended it.
+    cancelled: bool,
 }
 
 /// A payload being collected.
@@ -90,6 +109,9 @@ struct Transparent {
     last_input: Instant,
     /// `+++` was recognised: leave once the buffered data is out.
     leaving: bool,
+    /// The network took nothing on the last try: wait for it (or new input) instead of
+    /// retrying on the idle timer.
+    blocked: bool,
 }
 
 /// Which command is running.
@@ -175,7 +197,10 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
 
     /// True in a data phase: payload collection or transparent transmission.
     pub fn in_data_mode(&self) -> bool {
-        matches!(self.state, State::Collect(_) | State::Transparent(_))
+        matches!(
+            self.state,
+            State::Collect(_) | State::Transparent(_) | State::Stream(_)
+        )
     }
 
     /// Hands serial input to the engine; returns how many bytes it took.
@@ -188,6 +213,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         match self.state {
             State::Collect(c) => return self.collect(c, input),
             State::Transparent(t) => return self.transparent_input(t, now, input),
+            State::Stream(st) => return self.stream_input(st, now, input),
             _ => {}
         }
         let mut consumed = 0;
@@ -301,6 +327,62 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         consumed
     }
 
+    /// Takes `AT+CIPSENDL` bytes, holding back a possible `+++`.
+    fn stream_input(&mut self, mut st: Stream, now: Instant, input: &[u8]) -> usize {
+        if st.cancelled || st.received >= st.len {
+            return 0;
+        }
+        let skip = if st.received == 0 {
+            self.line.swallow_late_lf(input)
+        } else {
+            0
+        };
+        match st.escape.poll(now) {
+            Some(true) => {
+                st.cancelled = true;
+                self.state = State::Stream(st);
+                return skip;
+            }
+            Some(false) => {
+                let n = st.escape.release();
+                st.received += u64::from(n);
+                self.push_pluses(n);
+            }
+            None => {}
+        }
+        let mut consumed = skip;
+        for (i, &b) in input[skip..].iter().enumerate() {
+            let held = u64::from(st.escape.held());
+            if DATA - self.data_len < 4 || st.received + held >= st.len {
+                break;
+            }
+            consumed += 1;
+            match st.escape.byte(now, i, b) {
+                EscapeStep::Held => {}
+                EscapeStep::Data { release } => {
+                    self.push_pluses(release);
+                    self.data[self.data_len] = b;
+                    self.data_len += 1;
+                    st.received += u64::from(release) + 1;
+                }
+            }
+        }
+        if consumed > skip {
+            st.escape.end_chunk(now);
+        }
+        // A `+` that would complete the length is data, not a possible escape.
+        if st.received + u64::from(st.escape.held()) >= st.len && st.escape.held() > 0 {
+            let n = st.escape.release();
+            self.push_pluses(n);
+            st.received += u64::from(n);
+        }
+        if st.failed {
+            self.data_len = 0;
+        }
+        self.state = State::Stream(st);
+        consumed
+    }
+
     fn push_pluses(&mut self, n: u8) {
         for _ in 0..n {
             if let Some(slot) = self.data.get_mut(self.data_len) {
@@ -344,14 +426,20 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             State::Collect(c) => c.complete,
             State::Idle | State::Running(Running::Set(_)) | State::Sending(_) => false,
             State::Transparent(t) => t.leaving && self.data_len == 0,
+            State::Stream(st) => st.cancelled || (st.received >= st.len && self.data_len == 0),
         };
         if ready_now {
             return Some(Duration::ZERO);
         }
         let mut next = self.next_timer;
+        if let State::Stream(st) = self.state {
+            if let Some(at) = st.escape.deadline() {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
         if let State::Transparent(t) = self.state {
             let idle = self.system.profile.transparent_idle;
-            let flush = (self.data_len > 0).then(|| t.last_input + idle);
+            let flush = (self.data_len > 0 && !t.blocked).then(|| t.last_input + idle);
             for at in [t.escape.deadline(), flush].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
@@ -467,7 +555,84 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             }
             State::Sending(sending) => self.sending_step(now, platform, sending),
             State::Transparent(t) => self.transparent_step(now, platform, t),
+            State::Stream(st) => self.stream_step(now, platform, st),
             _ => false,
+        }
+    }
+
+    /// Streams `AT+CIPSENDL` data to the network, reports progress, and ends it.
+    fn stream_step<P: Platform>(&mut self, now: Instant, platform: &mut P, mut st: Stream) -> bool
+    where
+        C: CommandSet<P>,
+    {
+        let mut progressed = false;
+        match st.escape.poll(now) {
+            Some(true) => st.cancelled = true,
+            Some(false) => {
+                let n = st.escape.release();
+                st.received += u64::from(n);
+                self.push_pluses(n);
+            }
+            None => {}
+        }
+        let mut ctx = Context {
+            now,
+            platform,
+            system: &mut self.system,
+            out: &mut self.out,
+            deferred: &mut self.deferred,
+            transparent: false,
+        };
+        while !st.failed && !st.cancelled && self.data_len > 0 {
+            // Room for a progress report after this block.
+            if ctx.out.free() < 64 {
+                break;
+            }
+            let n = self.data_len.min(st.block);
+            match self.commands.send_data(st.index, &self.data[..n], &mut ctx) {
+                Ok(0) => break,
+                Ok(k) => {
+                    let k = k.min(n);
+                    self.data.copy_within(k..self.data_len, 0);
+                    self.data_len -= k;
+                    st.sent += k as u64;
+                    progressed = true;
+                    if st.report > 0 && st.sent >= st.next_report {
+                        let _ = ctx
+                            .out
+                            .push_fmt(format_args!("+CIPSENDL:{},{}\r\n", st.sent, st.received));
+                        st.next_report = (st.sent / st.report + 1) * st.report;
+                    }
+                }
+                Err(code) => {
+                    diag!("stream send failed: {:?}", code);
+                    st.failed = true;
+                    self.data_len = 0;
+                }
+            }
+        }
+        let finished = if st.cancelled {
+            Some(response::SEND_CANCELLED)
+        } else if st.received >= st.len && (self.data_len == 0 || st.failed) {
+            Some(if st.failed || st.sent < st.len {
+                response::SEND_FAIL
+            } else {
+                response::SEND_OK
+            })
+        } else {
+            None
+        };
+        match finished {
+            Some(result) => {
+                self.data_len = 0;
+                let _ = self.out.push(result);
+                self.state = State::Idle;
+                true
+            }
+            None => {
+                self.state = State::Stream(st);
+                progressed
+            }
         }
     }
 
@@ -543,10 +708,14 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             deferred: &mut self.deferred,
             transparent: true,
         };
+        t.blocked = false;
         while self.data_len >= block || (self.data_len > 0 && (idle || t.leaving)) {
             let n = self.data_len.min(block);
             match self.commands.send_data(t.index, &self.data[..n], &mut ctx) {
-                Ok(0) => break,
+                Ok(0) => {
+                    t.blocked = true;
+                    break;
+                }
                 Ok(k) => {
                     let k = k.min(n);
                     self.data.copy_within(k..self.data_len, 0);
@@ -555,6 +724,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                 }
                 Err(code) => {
                     diag!("transparent send failed: {:?}", code);
+                    t.blocked = true;
                     break;
                 }
             }
@@ -744,11 +914,24 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                 backslash: false,
                 complete: len == 0,
             }),
+            DataRequest::Stream { len, report, block } => State::Stream(Stream {
+                index,
+                len,
+                received: 0,
+                sent: 0,
+                report: u64::from(report),
+                next_report: u64::from(report),
+                block: usize::from(block).clamp(1, DATA),
+                escape: EscapeDetector::new(self.system.profile.escape_guard),
+                failed: false,
+                cancelled: false,
+            }),
             DataRequest::Transparent => State::Transparent(Transparent {
                 index,
                 escape: EscapeDetector::new(self.system.profile.escape_guard),
                 last_input: now,
                 leaving: false,
+                blocked: false,
             }),
         };
     }

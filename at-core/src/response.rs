@@ -22,6 +22,8 @@ pub const PROMPT: &[u8] = b"\r\nOK\r\n\r\n>";
 pub const SEND_OK: &[u8] = b"\r\nSEND OK\r\n";
 /// `\r\nSEND FAIL\r\n`.
 pub const SEND_FAIL: &[u8] = b"\r\nSEND FAIL\r\n";
+/// `\r\nSEND CANCELLED\r\n`: `AT+CIPSENDL` ended by `+++`.
+pub const SEND_CANCELLED: &[u8] = b"\r\nSEND CANCELLED\r\n";
 
 /// The sub-code of an `ERR CODE` (bits 16..24), saying what went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -47,12 +47,62 @@ pub struct ModemConfig {
     /// Interface for IPv4 multicast (`--multicast-if`); the routing table's choice when
     /// unset.
     pub multicast_if: Option<std::net::Ipv4Addr>,
+    /// Pace the port like a UART of this many baud (`--baud`), both ways.
+    pub baud: Option<u32>,
+}
+
+/// Paces one direction of the AT port like a UART: `baud / 10` bytes per second (8N1),
+/// with a burst of at most 10 ms worth.
+#[derive(Debug)]
+pub struct Pacer {
+    bytes_per_sec: f64,
+    burst: f64,
+    credit: f64,
+    last: std::time::Instant,
+}
+
+impl Pacer {
+    /// A pacer for `baud`.
+    pub fn new(baud: u32, now: std::time::Instant) -> Pacer {
+        let bytes_per_sec = f64::from(baud.max(10)) / 10.0;
+        let burst = (bytes_per_sec / 100.0).max(1.0);
+        Pacer {
+            bytes_per_sec,
+            burst,
+            credit: burst,
+            last: now,
+        }
+    }
+
+    /// How many of `want` bytes may move now; the caller moves at most that many and
+    /// reports them with [`spend`](Self::spend).
+    pub fn allowance(&mut self, now: std::time::Instant, want: usize) -> usize {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.credit = (self.credit + elapsed * self.bytes_per_sec).min(self.burst);
+        (self.credit.floor() as usize).min(want)
+    }
+
+    /// Records `n` bytes moved.
+    pub fn spend(&mut self, n: usize) {
+        self.credit -= n as f64;
+    }
+
+    /// How long until at least one byte may move.
+    pub fn wait(&self) -> Duration {
+        if self.credit >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.credit) / self.bytes_per_sec)
+        }
+    }
 }
 
 /// The port as the engine's writer, tracing what it takes.
 struct PortWriter<'a> {
     port: &'a mut HostPort,
     trace: Option<&'a mut Trace>,
+    pacer: Option<&'a mut Pacer>,
     start: std::time::Instant,
 }
 
@@ -62,7 +112,17 @@ impl embedded_io::ErrorType for PortWriter<'_> {
 
 impl embedded_io::Write for PortWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let buf = match self.pacer.as_deref_mut() {
+            Some(p) => &buf[..p.allowance(std::time::Instant::now(), buf.len())],
+            None => buf,
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let n = self.port.write(buf)?;
+        if let Some(p) = self.pacer.as_deref_mut() {
+            p.spend(n);
+        }
         if let Some(t) = self.trace.as_deref_mut() {
             if n > 0 {
                 t.modem_to_host(self.start.elapsed(), &buf[..n]);
@@ -100,6 +160,8 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
 
     let mut engine: Engine<Commands> = Engine::new(config.profile, Default::default());
     let start = std::time::Instant::now();
+    let mut rx_pacer = config.baud.map(|b| Pacer::new(b, start));
+    let mut tx_pacer = config.baud.map(|b| Pacer::new(b, start));
     let mut input: Vec<u8> = Vec::with_capacity(INPUT_CAPACITY);
     let mut chunk = [0u8; INPUT_CAPACITY];
     let stdio = matches!(config.port, PortSpec::Stdio);
@@ -110,8 +172,18 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
         // Host input, as much as we hold; the rest stays in the port (flow control).
         let mut port_may_have_more = false;
         while input.len() < INPUT_CAPACITY {
-            let room = INPUT_CAPACITY - input.len();
+            let mut room = INPUT_CAPACITY - input.len();
+            if let Some(p) = rx_pacer.as_mut() {
+                room = p.allowance(std::time::Instant::now(), room);
+                if room == 0 {
+                    port_may_have_more = true;
+                    break;
+                }
+            }
             let n = port.read(&mut chunk[..room])?;
+            if let Some(p) = rx_pacer.as_mut() {
+                p.spend(n);
+            }
             if n == 0 {
                 break;
             }
@@ -132,6 +204,7 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
             let mut tx = PortWriter {
                 port: &mut port,
                 trace: trace.as_mut(),
+                pacer: tx_pacer.as_mut(),
                 start,
             };
             if let Err(e) = engine.poll(now, &mut platform, &mut tx) {
@@ -149,18 +222,29 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
         }
         input.drain(..consumed);
 
-        if stdio && !port.host_attached() && !engine.has_output() && input.is_empty() {
+        if stdio
+            && !port.host_attached()
+            && !engine.has_output()
+            && !engine.is_busy()
+            && input.is_empty()
+        {
             log::info!("end of input: exiting");
             return Ok(());
         }
 
-        let timeout = if port_may_have_more && input.len() < INPUT_CAPACITY {
-            Some(Duration::ZERO)
-        } else {
-            engine
-                .poll_delay(now)
-                .map(|d| Duration::from_millis(d.as_millis()))
-        };
+        let mut timeout = engine
+            .poll_delay(now)
+            .map(|d| Duration::from_millis(d.as_millis()));
+        if port_may_have_more && input.len() < INPUT_CAPACITY {
+            let wait = rx_pacer.as_ref().map_or(Duration::ZERO, Pacer::wait);
+            timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+        }
+        if engine.has_output() {
+            if let Some(p) = tx_pacer.as_ref() {
+                let wait = p.wait();
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
+        }
         port.set_write_interest(poll.registry(), engine.has_output())?;
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}

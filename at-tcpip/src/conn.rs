@@ -318,10 +318,73 @@ impl<P: NetPlatform> TcpIp<P> {
             }
         }
         self.had_links = true;
+        if !self.mux && start.id == 0 {
+            self.last_start = Some(start.clone());
+        }
         if self.announce_connect(start.id, ctx).is_err() {
             return exec();
         }
         Outcome::Ok
+    }
+
+    /// Transparent mode: brings link 0 back every `AT+CIPRECONNINTV` after it dropped,
+    /// until it is back or the host leaves with `+++`.
+    pub(crate) fn reconnect(&mut self, ctx: &mut Context<'_, P>) {
+        if !ctx.transparent {
+            self.reconnect_at = None;
+            return;
+        }
+        let Some(start) = self.last_start.clone() else {
+            return;
+        };
+        let Some(remote) = start.remote else {
+            return;
+        };
+        let interval = Duration::from_millis(u64::from(self.reconnect_interval) * 100);
+        if !self.links.is_open(0) {
+            match self.reconnect_at {
+                None => {
+                    self.reconnect_at = Some(ctx.now + interval);
+                    return;
+                }
+                Some(at) if ctx.now < at => return,
+                Some(_) => {}
+            }
+            self.reconnect_at = None;
+            diag!("transparent link down: reconnecting to {}", remote);
+            if self.open_socket(&start, remote, ctx).is_err() {
+                self.reconnect_at = Some(ctx.now + interval);
+                return;
+            }
+        }
+        let Some(link) = self.links.get_mut(0) else {
+            return;
+        };
+        if link.state != LinkState::Connecting {
+            return;
+        }
+        let Socket::Tcp(socket) = &mut link.socket else {
+            return;
+        };
+        match TcpClientStack::connect(ctx.platform.net(), socket, remote) {
+            Ok(()) => {
+                link.state = LinkState::Connected;
+                link.local_port =
+                    TcpExt::tcp_local_addr(ctx.platform.net(), socket).map_or(0, |a| a.port());
+                link.last_activity = ctx.now;
+                if ctx.system.sysmsg & at_core::system::SYSMSG_LINK_STATE != 0 {
+                    let _ = ctx.out.push(b"CONNECT\r\n");
+                }
+            }
+            Err(nb::Error::WouldBlock) => {}
+            Err(nb::Error::Other(e)) => {
+                diag!("reconnecting failed: {:?}", e);
+                if let Some(link) = self.links.remove(0) {
+                    self.release(link, ctx);
+                }
+                self.reconnect_at = Some(ctx.now + interval);
+            }
+        }
     }
 
     /// Creates and binds the socket of a new link and puts it in the table.
@@ -483,6 +546,13 @@ impl<P: NetPlatform> TcpIp<P> {
         self.udp_window.forget(id);
         if let Some(link) = self.links.remove(id) {
             self.release(link, ctx);
+            if ctx.transparent {
+                // The raw stream carries no messages, unless SYSMSG bit 2 asks for them.
+                if ctx.system.sysmsg & at_core::system::SYSMSG_LINK_STATE != 0 {
+                    let _ = ctx.out.push(b"CLOSED\r\n");
+                }
+                return;
+            }
             let _ = if self.mux {
                 ctx.out.push_fmt(format_args!("\r\n{id},CLOSED\r\n"))
             } else {
@@ -506,58 +576,81 @@ impl<P: NetPlatform> TcpIp<P> {
         self.pending = Pending::None;
     }
 
+    /// The common part of `AT+CIPSEND`, `AT+CIPSENDEX` and `AT+CIPSENDL`:
+    /// `[<id>,]<len>[,"<host>",<port>]` on a connected link; returns the id and length.
+    fn prepare_send(
+        &mut self,
+        args: &Args<'_>,
+        ctx: &mut Context<'_, P>,
+        max_len: i64,
+    ) -> Result<(usize, u64), Outcome> {
+        let base = usize::from(self.mux);
+        args.count(base + 1, base + 3)?;
+        let id = if self.mux {
+            args.int(0, 0..=MAX_LINKS as i64 - 1)? as usize
+        } else {
+            0
+        };
+        let len = args.int(base, 1..=max_len)? as u64;
+        let host = args.opt_text(base + 1, HOST_MAX)?;
+        let port = args.opt_int(base + 2, 1..=65_535)?;
+        if self.transparent {
+            diag!("sending with a length in transparent mode");
+            return Err(exec());
+        }
+        let Some(link) = self.links.get_mut(id) else {
+            diag!("link is not valid");
+            return Err(exec());
+        };
+        if link.state != LinkState::Connected {
+            return Err(exec());
+        }
+        match (host, port, link.ty.transport) {
+            (None, None, _) => {}
+            (Some(host), Some(port), Transport::Udp) => {
+                let Ok(ip) = IpAddr::from_str(host) else {
+                    diag!("the remote host must be an IP address");
+                    return Err(ArgError::Invalid(base as u8 + 1).into());
+                };
+                link.remote = SocketAddr::new(ip, port as u16);
+            }
+            _ => {
+                diag!("a remote host and port go with UDP links only, both or neither");
+                return Err(exec());
+            }
+        }
+        let _ = ctx;
+        self.send_link = id;
+        self.send_blocked_since = None;
+        Ok((id, len))
+    }
+
     pub(crate) fn cipsend(
         &mut self,
         args: &Args<'_>,
         ctx: &mut Context<'_, P>,
         escaped: bool,
     ) -> Outcome {
-        let base = usize::from(self.mux);
-        arg!(args.count(base + 1, base + 3));
-        let id = if self.mux {
-            arg!(args.int(0, 0..=MAX_LINKS as i64 - 1)) as usize
-        } else {
-            0
-        };
         let max = i64::from(ctx.system.profile.cipsend_max);
-        let len = arg!(args.int(base, 1..=max)) as usize;
-        let host = arg!(args.opt_text(base + 1, HOST_MAX));
-        let port = arg!(args.opt_int(base + 2, 1..=65_535));
-        if self.transparent {
-            diag!("CIPSEND with a length in transparent mode");
-            return exec();
+        match self.prepare_send(args, ctx, max) {
+            Ok((_, len)) => Outcome::Data(if escaped {
+                DataRequest::Escaped(len as usize)
+            } else {
+                DataRequest::Exact(len as usize)
+            }),
+            Err(outcome) => outcome,
         }
-        let Some(link) = self.links.get_mut(id) else {
-            diag!("link is not valid");
-            return exec();
-        };
-        if link.state != LinkState::Connected {
-            return exec();
+    }
+
+    pub(crate) fn cipsendl(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
+        match self.prepare_send(args, ctx, i64::from(i32::MAX)) {
+            Ok((_, len)) => Outcome::Data(DataRequest::Stream {
+                len,
+                report: self.sendl_report,
+                block: self.sendl_block,
+            }),
+            Err(outcome) => outcome,
         }
-        match (host, port, link.ty.transport) {
-            (None, None, _) => {}
-            (Some(host), Some(port), Transport::Udp) => {
-                let Ok(ip) = IpAddr::from_str(host) else {
-                    diag!("CIPSEND takes an IP address, not a name");
-                    return ArgError::Invalid(base as u8 + 1).into();
-                };
-                link.remote = SocketAddr::new(ip, port as u16);
-            }
-            _ => {
-                return ArgError::Count {
-                    needed: base as u8 + 1,
-                    given: args.len() as u8,
-                }
-                .into()
-            }
-        }
-        self.send_link = id;
-        self.send_blocked_since = None;
-        Outcome::Data(if escaped {
-            DataRequest::Escaped(len)
-        } else {
-            DataRequest::Exact(len)
-        })
     }
 
     pub(crate) fn enter_transparent(&mut self, ctx: &mut Context<'_, P>) -> Outcome {

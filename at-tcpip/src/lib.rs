@@ -2,7 +2,8 @@
 //!
 //! The TCP/IP command set of the W800 "TCP/IP AT" specification as an
 //! [`at_core::CommandSet`]: connections (`AT+CIPSTART`, `AT+CIPCLOSE`, ...), the server
-//! (`AT+CIPSERVER`, ...), sending (`AT+CIPSEND`, `AT+CIPSENDEX`, transparent mode),
+//! (`AT+CIPSERVER`, ...), sending (`AT+CIPSEND`, `AT+CIPSENDEX`, `AT+CIPSENDL`,
+//! transparent mode),
 //! active and passive receive (`+IPD`, `AT+CIPRECVDATA`, `AT+CIPRECVLEN?`), socket options (`AT+CIPTCPOPT`) and the Wi-Fi station subset
 //! host drivers need (`AT+CWMODE`, `AT+CWJAP`, `AT+CWQAP`, `AT+CWLAP`, `AT+CWSTATE`,
 //! `AT+CIPSTA?`, `AT+CWDHCP?`, `AT+CIFSR`).
@@ -10,7 +11,7 @@
 //! It runs on any [`NetPlatform`]: the network is reached only through embedded-nal's
 //! traits and the extensions in [`at_core::net`].
 //!
-//! Deliberately missing so far: `AT+CIPSENDL`, reconnection in transparent mode, SSL links (they
+//! Deliberately missing so far: SSL links (they
 //! come with `at-ssl`), DNS server settings, `AT+PING` and SNTP. Each answers `ERROR` as
 //! an unknown command until it lands.
 #![cfg_attr(not(test), no_std)]
@@ -96,10 +97,19 @@ pub struct TcpIp<P: NetPlatform> {
     wifi: wifi::Wifi,
     /// The command waiting for the network, if any.
     pending: Pending,
+    /// `AT+CIPSENDLCFG` report size.
+    sendl_report: u32,
+    /// `AT+CIPSENDLCFG` transmit size.
+    sendl_block: u16,
     /// The link `AT+CIPSEND`'s payload goes to.
     send_link: usize,
     /// When the current send started waiting on the network (`SO_SNDTIMEO`).
     send_blocked_since: Option<Instant>,
+    /// The last single-connection `AT+CIPSTART`, redone when the link drops in
+    /// transparent mode.
+    last_start: Option<conn::Start>,
+    /// When the next reconnection attempt is due.
+    reconnect_at: Option<Instant>,
     /// Links have existed since the station got its address (`STATUS:4`).
     had_links: bool,
     rx: [u8; recv::RX_CHUNK],
@@ -137,8 +147,12 @@ impl<P: NetPlatform> TcpIp<P> {
             server: None,
             wifi: wifi::Wifi::default(),
             pending: Pending::None,
+            sendl_report: 1024,
+            sendl_block: 2920,
             send_link: 0,
             send_blocked_since: None,
+            last_start: None,
+            reconnect_at: None,
             had_links: false,
             rx: [0; recv::RX_CHUNK],
         }
@@ -166,13 +180,15 @@ const E: Forms = Forms::EXECUTE;
 const QS: Forms = Forms::QUERY.with(Forms::SET);
 
 /// The commands, in `AT+CMD?` order; indices are the `Cmd` discriminants.
-static TABLE: [CommandInfo; 27] = [
+static TABLE: [CommandInfo; 29] = [
     CommandInfo::new("+CIPV6", QS),
     CommandInfo::new("+CIPSTATE", Q),
     CommandInfo::new("+CIPSTART", S),
     CommandInfo::new("+CIPSTARTEX", S),
     CommandInfo::new("+CIPSEND", S.with(E)),
     CommandInfo::new("+CIPSENDEX", S),
+    CommandInfo::new("+CIPSENDL", S),
+    CommandInfo::new("+CIPSENDLCFG", QS),
     CommandInfo::new("+CIPCLOSE", S.with(E)),
     CommandInfo::new("+CIFSR", E),
     CommandInfo::new("+CIPMUX", QS),
@@ -204,6 +220,8 @@ enum Cmd {
     CipStartEx,
     CipSend,
     CipSendEx,
+    CipSendL,
+    CipSendLCfg,
     CipClose,
     Cifsr,
     CipMux,
@@ -227,13 +245,15 @@ enum Cmd {
     CwDhcp,
 }
 
-const CMDS: [Cmd; 27] = [
+const CMDS: [Cmd; 29] = [
     Cmd::CipV6,
     Cmd::CipState,
     Cmd::CipStart,
     Cmd::CipStartEx,
     Cmd::CipSend,
     Cmd::CipSendEx,
+    Cmd::CipSendL,
+    Cmd::CipSendLCfg,
     Cmd::CipClose,
     Cmd::Cifsr,
     Cmd::CipMux,
@@ -316,6 +336,24 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             (Cmd::CipSend, Form::Execute) => self.enter_transparent(ctx),
             (Cmd::CipSend, _) => self.cipsend(args, ctx, false),
             (Cmd::CipSendEx, _) => self.cipsend(args, ctx, true),
+            (Cmd::CipSendL, _) => self.cipsendl(args, ctx),
+            (Cmd::CipSendLCfg, Form::Query) => {
+                line!(
+                    ctx,
+                    "+CIPSENDLCFG:{},{}",
+                    self.sendl_report,
+                    self.sendl_block
+                );
+                Outcome::Ok
+            }
+            (Cmd::CipSendLCfg, _) => {
+                arg!(args.count(1, 2));
+                let report = arg!(args.opt_int(0, 100..=1 << 20));
+                let block = arg!(args.opt_int(1, 100..=2920));
+                self.sendl_report = report.map_or(self.sendl_report, |v| v as u32);
+                self.sendl_block = block.map_or(self.sendl_block, |v| v as u16);
+                Outcome::Ok
+            }
             (Cmd::CipClose, _) => self.cipclose(form, args, ctx),
             (Cmd::Cifsr, _) => self.cifsr(ctx),
             (Cmd::CipMux, Form::Query) => {
@@ -427,6 +465,7 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             self.receive(ctx);
         }
         self.expire_idle_clients(ctx);
+        self.reconnect(ctx);
     }
 
     fn poll_at(&self) -> Option<Instant> {
@@ -435,11 +474,10 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             Pending::Join(j) => Some(j.deadline),
             Pending::None => None,
         };
-        let idle = self.idle_deadline();
-        match (pending, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [pending, self.idle_deadline(), self.reconnect_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn restart(&mut self, ctx: &mut Context<'_, P>) {

@@ -35,6 +35,8 @@ OPTIONS:
     --ap SSID[:PASSWORD]    An access point the emulated station can see and join with
                             AT+CWJAP (repeatable; no password: an open network). Once
                             joined, the station has the host's real addresses.
+    --baud N                Pace the AT port like a UART at N baud (10 bits a byte), both
+                            ways, so drivers meet realistic rates on a pty or TCP port.
     --multicast-if ADDR     IPv4 interface address for UDP multicast links (e.g.
                             127.0.0.1 to keep multicast on loopback).
     -h, --help              Show this help.
@@ -52,6 +54,7 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
     let mut profile = Profile::W800;
     let mut access_points = Vec::new();
     let mut multicast_if = None;
+    let mut baud = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
                     .push(at_platform_std::station::parse_ap(&spec).map_err(lexopt::Error::from)?);
             }
             Long("multicast-if") => multicast_if = Some(parser.value()?.parse()?),
+            Long("baud") => baud = Some(parser.value()?.parse()?),
             Long("state-dir") => state_dir = Some(PathBuf::from(parser.value()?)),
             Long("trace") => trace = Some(PathBuf::from(parser.value()?)),
             Long("profile") => {
@@ -116,6 +120,7 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
         trace,
         access_points,
         multicast_if,
+        baud,
         chip: if profile == Profile::ESP_AT {
             "ESP32"
         } else {
