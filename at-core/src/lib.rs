@@ -46,6 +46,7 @@ pub mod parse;
 pub mod platform;
 pub mod profile;
 pub mod response;
+pub mod sim;
 pub mod store;
 pub mod system;
 pub mod testing;
