@@ -67,6 +67,17 @@ impl EscapeDetector {
         }
     }
 
+    /// A detector for which the last input arrived at `at` (the line that opened the
+    /// data phase): the silence before a `+++` counts from there.
+    pub const fn after_input(guard: Duration, at: Instant) -> Self {
+        EscapeDetector {
+            guard,
+            held: 0,
+            last_plus: Instant::ZERO,
+            last_input: Some(at),
+        }
+    }
+
     /// How many `+`s are held back.
     pub fn held(&self) -> u8 {
         self.held

@@ -140,6 +140,8 @@ pub struct Engine<C, const LINE: usize = 256, const OUT: usize = 4096, const DAT
     deferred: Option<Deferred>,
     /// The command set's next timer, as of the last poll.
     next_timer: Option<Instant>,
+    /// When serial input last arrived: the silence before a `+++` counts from here.
+    last_input: Instant,
 }
 
 impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, OUT, DATA> {
@@ -166,6 +168,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             state: State::Boot,
             deferred: None,
             next_timer: None,
+            last_input: Instant::ZERO,
         }
     }
 
@@ -210,10 +213,14 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
     /// takes nothing while its output queue lacks room for an echo and a response, so a
     /// host that does not read is not answered into the void.
     pub fn feed(&mut self, now: Instant, input: &[u8]) -> usize {
+        if !input.is_empty() {
+            self.last_input = now;
+        }
         match self.state {
             State::Collect(c) => return self.collect(c, input),
             State::Transparent(t) => return self.transparent_input(t, now, input),
             State::Stream(st) => return self.stream_input(st, now, input),
+            State::Sending(_) if !input.is_empty() => return self.surplus(input),
             _ => {}
         }
         let mut consumed = 0;
@@ -383,6 +390,28 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         consumed
     }
 
+    /// Bytes that arrive while a payload is being sent are refused with `busy p...`.
+    fn surplus(&mut self, input: &[u8]) -> usize {
+        if self.out.free() < Self::LINE_HEADROOM {
+            return 0;
+        }
+        self.line.clear();
+        self.push_busy();
+        input.len()
+    }
+
+    fn push_busy(&mut self) {
+        let busy = ErrCode::plain(ErrSub::Busy);
+        let _ = if self.system.syslog {
+            self.out.push_fmt(format_args!(
+                "ERR CODE:0x{:08x}\r\n\r\nbusy p...\r\n",
+                busy.value()
+            ))
+        } else {
+            self.out.push(response::BUSY)
+        };
+    }
+
     fn push_pluses(&mut self, n: u8) {
         for _ in 0..n {
             if let Some(slot) = self.data.get_mut(self.data_len) {
@@ -402,15 +431,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         }
         if let State::Running(_) | State::Sending(_) = self.state {
             self.line.clear();
-            let busy = ErrCode::plain(ErrSub::Busy);
-            let _ = if self.system.syslog {
-                self.out.push_fmt(format_args!(
-                    "ERR CODE:0x{:08x}\r\n\r\nbusy p...\r\n",
-                    busy.value()
-                ))
-            } else {
-                self.out.push(response::BUSY)
-            };
+            self.push_busy();
         } else {
             self.state = State::LineReady;
         }
@@ -922,13 +943,19 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                 report: u64::from(report),
                 next_report: u64::from(report),
                 block: usize::from(block).clamp(1, DATA),
-                escape: EscapeDetector::new(self.system.profile.escape_guard),
+                escape: EscapeDetector::after_input(
+                    self.system.profile.escape_guard,
+                    self.last_input,
+                ),
                 failed: false,
                 cancelled: false,
             }),
             DataRequest::Transparent => State::Transparent(Transparent {
                 index,
-                escape: EscapeDetector::new(self.system.profile.escape_guard),
+                escape: EscapeDetector::after_input(
+                    self.system.profile.escape_guard,
+                    self.last_input,
+                ),
                 last_input: now,
                 leaving: false,
                 blocked: false,

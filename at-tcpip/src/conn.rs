@@ -16,6 +16,16 @@ use at_core::{ArgError, Args, Context, Duration, ErrCode, Form, Instant, Outcome
 
 use crate::{arg, keys, line, Pending, TcpIp, TcpOpts, CONNECT_TIMEOUT_MS, HOST_MAX};
 
+/// A send to a UDP peer given by name, waiting for the name to resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SendTo {
+    pub id: usize,
+    pub host: heapless::String<HOST_MAX>,
+    pub port: u16,
+    pub request: DataRequest,
+    pub deadline: Instant,
+}
+
 /// An `AT+CIPSTART` in progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Start {
@@ -583,7 +593,7 @@ impl<P: NetPlatform> TcpIp<P> {
         args: &Args<'_>,
         ctx: &mut Context<'_, P>,
         max_len: i64,
-    ) -> Result<(usize, u64), Outcome> {
+    ) -> Result<(usize, u64, Option<(heapless::String<HOST_MAX>, u16)>), Outcome> {
         let base = usize::from(self.mux);
         args.count(base + 1, base + 3)?;
         let id = if self.mux {
@@ -607,13 +617,16 @@ impl<P: NetPlatform> TcpIp<P> {
         }
         match (host, port, link.ty.transport) {
             (None, None, _) => {}
-            (Some(host), Some(port), Transport::Udp) => {
-                let Ok(ip) = IpAddr::from_str(host) else {
-                    diag!("the remote host must be an IP address");
-                    return Err(ArgError::Invalid(base as u8 + 1).into());
-                };
-                link.remote = SocketAddr::new(ip, port as u16);
-            }
+            (Some(host), Some(port), Transport::Udp) => match IpAddr::from_str(host) {
+                Ok(ip) => link.remote = SocketAddr::new(ip, port as u16),
+                Err(_) if host.is_empty() => return Err(ArgError::Invalid(base as u8 + 1).into()),
+                Err(_) => {
+                    let name = heapless::String::try_from(host).unwrap_or_default();
+                    self.send_link = id;
+                    self.send_blocked_since = None;
+                    return Ok((id, len, Some((name, port as u16))));
+                }
+            },
             _ => {
                 diag!("a remote host and port go with UDP links only, both or neither");
                 return Err(exec());
@@ -622,7 +635,58 @@ impl<P: NetPlatform> TcpIp<P> {
         let _ = ctx;
         self.send_link = id;
         self.send_blocked_since = None;
-        Ok((id, len))
+        Ok((id, len, None))
+    }
+
+    /// Starts the data phase `request`, first resolving the UDP peer's name if one was
+    /// given.
+    fn start_send(
+        &mut self,
+        prepared: (usize, u64, Option<(heapless::String<HOST_MAX>, u16)>),
+        request: DataRequest,
+        ctx: &mut Context<'_, P>,
+    ) -> Outcome {
+        match prepared {
+            (_, _, None) => Outcome::Data(request),
+            (id, _, Some((host, port))) => self.continue_send_to(
+                SendTo {
+                    id,
+                    host,
+                    port,
+                    request,
+                    deadline: ctx.now + Duration::from_millis(CONNECT_TIMEOUT_MS),
+                },
+                ctx,
+            ),
+        }
+    }
+
+    /// Resolves a UDP peer's name, then opens the data phase.
+    pub(crate) fn continue_send_to(&mut self, send: SendTo, ctx: &mut Context<'_, P>) -> Outcome {
+        let Some(link) = self.links.get(send.id) else {
+            return exec();
+        };
+        let want = if link.ty.ipv6 {
+            AddrType::IPv6
+        } else {
+            AddrType::IPv4
+        };
+        match Dns::get_host_by_name(ctx.platform.net(), &send.host, want) {
+            Ok(ip) => {
+                if let Some(link) = self.links.get_mut(send.id) {
+                    link.remote = SocketAddr::new(ip, send.port);
+                }
+                Outcome::Data(send.request)
+            }
+            Err(nb::Error::WouldBlock) if ctx.now < send.deadline => {
+                self.pending = Pending::SendTo(send);
+                Outcome::Pending
+            }
+            Err(e) => {
+                diag!("resolving {} failed: {:?}", send.host.as_str(), e);
+                exec()
+            }
+        }
     }
 
     pub(crate) fn cipsend(
@@ -633,22 +697,29 @@ impl<P: NetPlatform> TcpIp<P> {
     ) -> Outcome {
         let max = i64::from(ctx.system.profile.cipsend_max);
         match self.prepare_send(args, ctx, max) {
-            Ok((_, len)) => Outcome::Data(if escaped {
-                DataRequest::Escaped(len as usize)
-            } else {
-                DataRequest::Exact(len as usize)
-            }),
+            Ok(prepared) => {
+                let len = prepared.1 as usize;
+                let request = if escaped {
+                    DataRequest::Escaped(len)
+                } else {
+                    DataRequest::Exact(len)
+                };
+                self.start_send(prepared, request, ctx)
+            }
             Err(outcome) => outcome,
         }
     }
 
     pub(crate) fn cipsendl(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
         match self.prepare_send(args, ctx, i64::from(i32::MAX)) {
-            Ok((_, len)) => Outcome::Data(DataRequest::Stream {
-                len,
-                report: self.sendl_report,
-                block: self.sendl_block,
-            }),
+            Ok(prepared) => {
+                let request = DataRequest::Stream {
+                    len: prepared.1,
+                    report: self.sendl_report,
+                    block: self.sendl_block,
+                };
+                self.start_send(prepared, request, ctx)
+            }
             Err(outcome) => outcome,
         }
     }

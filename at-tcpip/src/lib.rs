@@ -120,6 +120,7 @@ pub struct TcpIp<P: NetPlatform> {
 enum Pending {
     None,
     Start(conn::Start),
+    SendTo(conn::SendTo),
     Join(wifi::Join),
 }
 
@@ -436,6 +437,7 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
         match core::mem::replace(&mut self.pending, Pending::None) {
             Pending::None => Outcome::Error(ErrCode::EXEC),
             Pending::Start(start) => self.continue_start(start, ctx),
+            Pending::SendTo(send) => self.continue_send_to(send, ctx),
             Pending::Join(join) => self.continue_join(join, ctx),
         }
     }
@@ -451,6 +453,17 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
     }
 
     fn leave_transparent(&mut self, _index: usize, ctx: &mut Context<'_, P>) {
+        // A reconnection still in progress ends with the mode.
+        self.reconnect_at = None;
+        if self
+            .links
+            .get(0)
+            .is_some_and(|l| l.state == at_core::link::LinkState::Connecting)
+        {
+            if let Some(link) = self.links.remove(0) {
+                self.release(link, ctx);
+            }
+        }
         if ctx.system.sysmsg & at_core::system::SYSMSG_QUITT != 0 {
             let _ = ctx.out.push(b"+QUITT\r\n");
         }
@@ -471,6 +484,7 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
     fn poll_at(&self) -> Option<Instant> {
         let pending = match &self.pending {
             Pending::Start(s) => Some(s.deadline),
+            Pending::SendTo(s) => Some(s.deadline),
             Pending::Join(j) => Some(j.deadline),
             Pending::None => None,
         };

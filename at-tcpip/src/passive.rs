@@ -21,10 +21,16 @@ pub const UDP_WINDOW: usize = 5760;
 /// Record header: link id, port, family, address, length.
 const RECORD_HEADER: usize = 1 + 2 + 1 + 16 + 2;
 
-/// Passive-mode UDP datagrams, whole, oldest first.
+/// Most datagrams the window holds at once.
+pub const UDP_WINDOW_DATAGRAMS: usize = 32;
+
+/// Passive-mode UDP datagrams, whole, oldest first: at most [`UDP_WINDOW`] payload bytes
+/// in at most [`UDP_WINDOW_DATAGRAMS`] datagrams (each record also stores its sender).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct UdpWindow {
-    bytes: heapless::Vec<u8, UDP_WINDOW>,
+    bytes: heapless::Vec<u8, { UDP_WINDOW + UDP_WINDOW_DATAGRAMS * RECORD_HEADER }>,
+    payload: usize,
+    datagrams: usize,
 }
 
 impl UdpWindow {
@@ -44,10 +50,19 @@ impl UdpWindow {
             }
         }
         header[20..22].copy_from_slice(&(data.len() as u16).to_le_bytes());
-        if self.bytes.len() + RECORD_HEADER + data.len() > UDP_WINDOW {
+        if self.payload + data.len() > UDP_WINDOW || self.datagrams >= UDP_WINDOW_DATAGRAMS {
             return false;
         }
-        self.bytes.extend_from_slice(&header).is_ok() && self.bytes.extend_from_slice(data).is_ok()
+        if self.bytes.extend_from_slice(&header).is_err() {
+            return false;
+        }
+        if self.bytes.extend_from_slice(data).is_err() {
+            self.bytes.truncate(self.bytes.len() - RECORD_HEADER);
+            return false;
+        }
+        self.payload += data.len();
+        self.datagrams += 1;
+        true
     }
 
     fn records(&self) -> impl Iterator<Item = (usize, usize, SocketAddr, &[u8])> + '_ {
@@ -91,9 +106,11 @@ impl UdpWindow {
         // Remove the copied bytes, then fix the record's length.
         self.bytes.copy_within(data_start + n.., data_start);
         self.bytes.truncate(self.bytes.len() - n);
+        self.payload -= n;
         if left == 0 {
             self.bytes.copy_within(data_start.., start);
             self.bytes.truncate(self.bytes.len() - RECORD_HEADER);
+            self.datagrams -= 1;
         } else {
             self.bytes[start + 20..start + 22].copy_from_slice(&(left as u16).to_le_bytes());
         }
@@ -103,7 +120,7 @@ impl UdpWindow {
     /// Forgets link `id`'s datagrams.
     pub fn forget(&mut self, id: usize) {
         let mut buf = [0u8; 64];
-        while self.take(id, &mut buf).is_some_and(|(n, _)| n > 0) {}
+        while self.take(id, &mut buf).is_some() {}
     }
 }
 
@@ -318,7 +335,7 @@ mod test {
         assert_eq!(w.take(1, &mut out), None);
         assert_eq!(w.take(2, &mut out), Some((5, b)));
         // Full: a datagram that does not fit is dropped whole.
-        let big = [7u8; UDP_WINDOW - RECORD_HEADER];
+        let big = [7u8; UDP_WINDOW];
         assert!(w.push(0, a, &big));
         assert!(!w.push(0, a, b"x"));
         assert_eq!(w.total(0), big.len());

@@ -408,7 +408,10 @@ impl<P: NetPlatform> TcpIp<P> {
         if self.wifi.disconnect_due {
             self.wifi.disconnect_due = false;
             self.wifi.joined = false;
-            let _ = ctx.out.push(b"\r\nWIFI DISCONNECT\r\n");
+            // The raw transparent stream carries no messages unless SYSMSG bit 2 asks.
+            if !ctx.transparent || ctx.system.sysmsg & at_core::system::SYSMSG_LINK_STATE != 0 {
+                let _ = ctx.out.push(b"\r\nWIFI DISCONNECT\r\n");
+            }
             self.close_everything_but_server(ctx);
         }
         if let Some(deadline) = self.wifi.background {

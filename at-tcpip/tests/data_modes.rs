@@ -125,7 +125,6 @@ fn a_line_arriving_while_the_payload_is_sent_gets_busy() {
 }
 
 #[test]
-#[ignore = "BUG: surplus bytes without a terminator are kept and prefix the next command"]
 fn surplus_bytes_while_sending_get_busy_and_do_not_spoil_the_next_command() {
     let (mut h, peer) = joined_single();
     assert_eq!(h.send(b"AT+SYSLOG=0\r\n"), b"\r\nOK\r\n");
@@ -259,7 +258,6 @@ fn cipsendl_is_cancelled_by_a_guarded_plus_plus_plus() {
 }
 
 #[test]
-#[ignore = "BUG: the command line does not count as input before +++"]
 fn cipsendl_plus_plus_plus_right_after_the_command_line_is_data() {
     let (mut h, peer) = joined_single();
     assert_eq!(

@@ -230,7 +230,6 @@ fn udp_cipsend_can_name_another_peer() {
 }
 
 #[test]
-#[ignore = "BUG: CIPSEND to a UDP peer refuses a domain name"]
 fn udp_cipsend_can_name_another_peer_by_domain() {
     let mut p = world();
     p.net
@@ -488,7 +487,6 @@ fn passive_udp_keeps_whole_datagrams_and_drops_whole_ones_when_full() {
 }
 
 #[test]
-#[ignore = "BUG: passive UDP window counts 22 bytes of bookkeeping per datagram"]
 fn passive_udp_window_holds_5760_bytes_of_data() {
     let mut h = passive_udp();
     inject(&mut h, "192.168.4.30:7000", &[b'a'; 2000]);

@@ -149,7 +149,6 @@ fn plus_plus_plus_30_ms_after_the_command_line_leaves() {
 }
 
 #[test]
-#[ignore = "BUG: the command line does not count as input before +++"]
 fn plus_plus_plus_less_than_30_ms_after_the_command_line_is_data() {
     for gap in [0, 29] {
         let mut h = joined();
@@ -451,7 +450,6 @@ fn sysmsg_4_reports_the_link_dropping_and_coming_back() {
 }
 
 #[test]
-#[ignore = "BUG: WIFI DISCONNECT is written into the raw transparent stream"]
 fn losing_wifi_in_transparent_mode_prints_nothing_without_sysmsg_4() {
     let (mut h, _peer) = transparent();
     h.platform.station.drop_link();
@@ -464,7 +462,6 @@ fn losing_wifi_in_transparent_mode_prints_nothing_without_sysmsg_4() {
 }
 
 #[test]
-#[ignore = "BUG: leaving during a reconnection leaves link 0 half-open for good"]
 fn leaving_while_reconnecting_leaves_no_half_open_link() {
     let (mut h, peer) = transparent();
     h.platform.net.set_connect_delay(255);
