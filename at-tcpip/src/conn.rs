@@ -16,6 +16,9 @@ use at_core::{ArgError, Args, Context, Duration, ErrCode, Form, Instant, Outcome
 
 use crate::{arg, keys, line, Pending, TcpIp, TcpOpts, CONNECT_TIMEOUT_MS, HOST_MAX};
 
+/// What `prepare_send` found: link id, length, and a UDP peer name still to resolve.
+type Prepared = (usize, u64, Option<(heapless::String<HOST_MAX>, u16)>);
+
 /// A send to a UDP peer given by name, waiting for the name to resolve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SendTo {
@@ -593,7 +596,7 @@ impl<P: NetPlatform> TcpIp<P> {
         args: &Args<'_>,
         ctx: &mut Context<'_, P>,
         max_len: i64,
-    ) -> Result<(usize, u64, Option<(heapless::String<HOST_MAX>, u16)>), Outcome> {
+    ) -> Result<Prepared, Outcome> {
         let base = usize::from(self.mux);
         args.count(base + 1, base + 3)?;
         let id = if self.mux {
@@ -642,7 +645,7 @@ impl<P: NetPlatform> TcpIp<P> {
     /// given.
     fn start_send(
         &mut self,
-        prepared: (usize, u64, Option<(heapless::String<HOST_MAX>, u16)>),
+        prepared: Prepared,
         request: DataRequest,
         ctx: &mut Context<'_, P>,
     ) -> Outcome {

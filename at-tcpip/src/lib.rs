@@ -110,6 +110,8 @@ pub struct TcpIp<P: NetPlatform> {
     last_start: Option<conn::Start>,
     /// When the next reconnection attempt is due.
     reconnect_at: Option<Instant>,
+    /// The last receive pass read data: more may be waiting, poll again at once.
+    rx_more: bool,
     /// Links have existed since the station got its address (`STATUS:4`).
     had_links: bool,
     rx: [u8; recv::RX_CHUNK],
@@ -154,6 +156,7 @@ impl<P: NetPlatform> TcpIp<P> {
             send_blocked_since: None,
             last_start: None,
             reconnect_at: None,
+            rx_more: false,
             had_links: false,
             rx: [0; recv::RX_CHUNK],
         }
@@ -488,7 +491,8 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             Pending::Join(j) => Some(j.deadline),
             Pending::None => None,
         };
-        [pending, self.idle_deadline(), self.reconnect_at]
+        let more = self.rx_more.then_some(Instant::ZERO);
+        [more, pending, self.idle_deadline(), self.reconnect_at]
             .into_iter()
             .flatten()
             .min()

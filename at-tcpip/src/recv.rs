@@ -22,6 +22,9 @@ const HEADER_MAX: usize = 2 + 5 + 2 + 5 + 2 + 41 + 1 + 6 + 1 + 2;
 impl<P: NetPlatform> TcpIp<P> {
     /// Moves data from every connected link to the host while there is room.
     pub(crate) fn receive(&mut self, ctx: &mut Context<'_, P>) {
+        // Stacks report readiness once per change (edge-triggered): after a read that
+        // returned data, poll again at once until the socket says "would block".
+        self.rx_more = false;
         for id in 0..at_core::link::MAX_LINKS {
             // One message per link per poll keeps links fair.
             let room = ctx.out.free().saturating_sub(HEADER_MAX);
@@ -73,6 +76,7 @@ impl<P: NetPlatform> TcpIp<P> {
             match got {
                 Ok((n, from)) => {
                     link.last_activity = ctx.now;
+                    self.rx_more = true;
                     self.deliver(id, n, from, ctx);
                 }
                 Err(true) => self.drop_link(id, ctx),

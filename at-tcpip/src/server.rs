@@ -116,7 +116,8 @@ impl<P: NetPlatform> TcpIp<P> {
     /// Accepts waiting clients into free link ids, refusing those beyond
     /// `AT+CIPSERVERMAXCONN`.
     pub(crate) fn accept_clients(&mut self, ctx: &mut Context<'_, P>) {
-        for _ in 0..MAX_LINKS + 1 {
+        // Until the listener would block: readiness is reported once per change.
+        loop {
             // Room for the `<id>,CONNECT` line.
             if ctx.out.free() < 64 {
                 return;

@@ -327,7 +327,9 @@ fn tcp_client_single_mode_sends_receives_and_closes() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let local = accepted.recv_timeout(PATIENCE).expect("echo server accepted");
+    let local = accepted
+        .recv_timeout(PATIENCE)
+        .expect("echo server accepted");
     assert_eq!(local.ip(), Ipv4Addr::LOCALHOST);
 
     cipsend(&mut host, "5", b"hello");
@@ -368,7 +370,7 @@ fn tcp_client_single_mode_sends_receives_and_closes() {
     host.chat(b"AT+CIPSEND=5\r\n", b"\r\nERROR\r\n");
     host.chat(b"AT+CIPCLOSE\r\n", b"\r\nERROR\r\n");
     host.expect_silence(QUIET);
-    // The echo server saw the module's side go away: no other connection came.
+    // The refused CIPSTART opened no second connection (none reached the server).
     assert!(accepted.try_recv().is_err());
 }
 
@@ -421,6 +423,8 @@ fn data_then_close_in_one_burst_gives_ipd_then_closed() {
         b"CONNECT\r\n\r\nOK\r\n",
     );
     let mut peer = accept(&l);
+    // Corked, the data leaves with the FIN in one segment: both are there at once.
+    socket2::SockRef::from(&peer).set_tcp_cork(true).unwrap();
     peer.write_all(b"bye").unwrap();
     drop(peer);
     host.expect(b"\r\n+IPD,3:bye\r\n");
@@ -574,11 +578,8 @@ fn cipclose_one_id_leaves_the_others() {
             p.write_all(b"x").unwrap();
         }
     }
-    let mut got = [
-        host.read_until(b"x\r\n"),
-        host.read_until(b"x\r\n"),
-    ]
-    .map(|m| String::from_utf8(m).unwrap());
+    let mut got = [host.read_until(b"x\r\n"), host.read_until(b"x\r\n")]
+        .map(|m| String::from_utf8(m).unwrap());
     got.sort();
     assert_eq!(got, ["\r\n+IPD,0,1:x\r\n", "\r\n+IPD,2,1:x\r\n"]);
 }
@@ -658,21 +659,56 @@ fn cipstart_refusals_have_exact_codes_and_change_nothing() {
     host.chat(b"AT+SYSLOG=1\r\n", b"\r\nOK\r\n");
     let p = port;
     // Single mode: type 0, host 1, port 2, keep-alive 3.
-    refused(&mut host, &format!("AT+CIPSTART=\"TCPX\",\"127.0.0.1\",{p}"), invalid(0));
-    refused(&mut host, &format!("AT+CIPSTART=\"tcp\",\"127.0.0.1\",{p}"), invalid(0));
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCPX\",\"127.0.0.1\",{p}"),
+        invalid(0),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"tcp\",\"127.0.0.1\",{p}"),
+        invalid(0),
+    );
     let name65 = "h".repeat(65);
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"{name65}\",{p}"), too_long(1));
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"{name65}\",{p}"),
+        too_long(1),
+    );
     refused(&mut host, "AT+CIPSTART=\"TCP\",\"127.0.0.1\",0", invalid(2));
-    refused(&mut host, "AT+CIPSTART=\"TCP\",\"127.0.0.1\",65536", invalid(2));
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{p},7201"), invalid(3));
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{p},-1"), invalid(3));
+    refused(
+        &mut host,
+        "AT+CIPSTART=\"TCP\",\"127.0.0.1\",65536",
+        invalid(2),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{p},7201"),
+        invalid(3),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{p},-1"),
+        invalid(3),
+    );
     refused(&mut host, "AT+CIPSTART=\"TCP\",\"127.0.0.1\"", count(3, 2));
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",\"{p}\""), type_mismatch(2));
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",127,{p}"), type_mismatch(1));
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",\"{p}\""),
+        type_mismatch(2),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",127,{p}"),
+        type_mismatch(1),
+    );
     // Nothing was opened, nothing reached the listener.
     host.chat(b"AT+CIPSTATE?\r\n", b"\r\nOK\r\n");
     l.set_nonblocking(true).unwrap();
-    assert_eq!(l.accept().map(|_| ()).unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert_eq!(
+        l.accept().map(|_| ()).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
     l.set_nonblocking(false).unwrap();
 
     // The keep-alive range ends at 7200.
@@ -682,7 +718,11 @@ fn cipstart_refusals_have_exact_codes_and_change_nothing() {
     );
     let _peer = accept(&l);
     // Busy: the only single-mode link is open.
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{p}"), EXEC_FAILED);
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{p}"),
+        EXEC_FAILED,
+    );
     host.chat(b"AT+CIPCLOSE\r\n", b"CLOSED\r\n\r\nOK\r\n");
 
     // Multi mode: the id comes first, everything moves one to the right.
@@ -693,12 +733,36 @@ fn cipstart_refusals_have_exact_codes_and_change_nothing() {
     );
     let mut peer2 = accept(&l);
     let local2 = peer2.peer_addr().unwrap().port();
-    refused(&mut host, &format!("AT+CIPSTART=2,\"TCP\",\"127.0.0.1\",{p}"), EXEC_FAILED);
-    refused(&mut host, &format!("AT+CIPSTART=5,\"TCP\",\"127.0.0.1\",{p}"), invalid(0));
-    refused(&mut host, &format!("AT+CIPSTART=1,\"TCPX\",\"127.0.0.1\",{p}"), invalid(1));
-    refused(&mut host, &format!("AT+CIPSTART=1,\"TCP\",\"{name65}\",{p}"), too_long(2));
-    refused(&mut host, "AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",65536", invalid(3));
-    refused(&mut host, &format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{p},7201"), invalid(4));
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=2,\"TCP\",\"127.0.0.1\",{p}"),
+        EXEC_FAILED,
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=5,\"TCP\",\"127.0.0.1\",{p}"),
+        invalid(0),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=1,\"TCPX\",\"127.0.0.1\",{p}"),
+        invalid(1),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=1,\"TCP\",\"{name65}\",{p}"),
+        too_long(2),
+    );
+    refused(
+        &mut host,
+        "AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",65536",
+        invalid(3),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{p},7201"),
+        invalid(4),
+    );
     // The busy link is untouched and still carries data.
     host.chat(
         b"AT+CIPSTATE?\r\n",
@@ -716,8 +780,16 @@ fn a_64_byte_host_name_passes_the_length_check() {
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+SYSLOG=1\r\n", b"\r\nOK\r\n");
     let name64 = "h".repeat(64);
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"{name64}\",80"), EXEC_FAILED);
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"{name64}h\",80"), too_long(1));
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"{name64}\",80"),
+        EXEC_FAILED,
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"{name64}h\",80"),
+        too_long(1),
+    );
 }
 
 #[test]
@@ -725,11 +797,19 @@ fn refused_connection_is_error() {
     let port = free_tcp_port();
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+SYSLOG=1\r\n", b"\r\nOK\r\n");
-    refused(&mut host, &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}"), EXEC_FAILED);
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}"),
+        EXEC_FAILED,
+    );
     host.chat(b"AT+CIPSTATE?\r\n", b"\r\nOK\r\n");
     host.chat(b"AT+CIPSTATUS\r\n", b"STATUS:2\r\n\r\nOK\r\n");
     host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
-    refused(&mut host, &format!("AT+CIPSTART=3,\"TCP\",\"127.0.0.1\",{port}"), EXEC_FAILED);
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=3,\"TCP\",\"127.0.0.1\",{port}"),
+        EXEC_FAILED,
+    );
     // The failed id is free: a good connection may take it.
     let (l, good) = listener();
     host.chat(
@@ -780,12 +860,21 @@ fn cipsend_refusals_have_exact_codes() {
 fn server_setting_refusals_have_exact_codes_and_change_nothing() {
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+SYSLOG=1\r\n", b"\r\nOK\r\n");
-    host.chat(b"AT+CIPSERVERMAXCONN?\r\n", b"+CIPSERVERMAXCONN:5\r\n\r\nOK\r\n");
+    host.chat(
+        b"AT+CIPSERVERMAXCONN?\r\n",
+        b"+CIPSERVERMAXCONN:5\r\n\r\nOK\r\n",
+    );
     refused(&mut host, "AT+CIPSERVERMAXCONN=0", invalid(0));
     refused(&mut host, "AT+CIPSERVERMAXCONN=6", invalid(0));
-    host.chat(b"AT+CIPSERVERMAXCONN?\r\n", b"+CIPSERVERMAXCONN:5\r\n\r\nOK\r\n");
+    host.chat(
+        b"AT+CIPSERVERMAXCONN?\r\n",
+        b"+CIPSERVERMAXCONN:5\r\n\r\nOK\r\n",
+    );
     host.chat(b"AT+CIPSERVERMAXCONN=1\r\n", b"\r\nOK\r\n");
-    host.chat(b"AT+CIPSERVERMAXCONN?\r\n", b"+CIPSERVERMAXCONN:1\r\n\r\nOK\r\n");
+    host.chat(
+        b"AT+CIPSERVERMAXCONN?\r\n",
+        b"+CIPSERVERMAXCONN:1\r\n\r\nOK\r\n",
+    );
 
     host.chat(b"AT+CIPSTO?\r\n", b"+CIPSTO:180\r\n\r\nOK\r\n");
     refused(&mut host, "AT+CIPSTO=7201", invalid(0));
@@ -812,7 +901,11 @@ fn server_setting_refusals_have_exact_codes_and_change_nothing() {
     refused(&mut host, "AT+CIPSERVER=1,0", invalid(1));
     refused(&mut host, "AT+CIPSERVER=1,65536", invalid(1));
     refused(&mut host, "AT+CIPSERVER=2", invalid(0));
-    refused(&mut host, &format!("AT+CIPSERVER=1,{port},\"UDP\""), invalid(2));
+    refused(
+        &mut host,
+        &format!("AT+CIPSERVER=1,{port},\"UDP\""),
+        invalid(2),
+    );
     host.chat(b"AT+CIPSERVER?\r\n", b"+CIPSERVER:0\r\n\r\nOK\r\n");
     host.expect_silence(QUIET);
 }
@@ -948,11 +1041,7 @@ fn cipsend_with_an_address_sends_to_that_udp_peer() {
     cipsend(&mut host, "3,2", b"hi");
     let (data, module) = recv_datagram(&first);
     assert_eq!(data, b"hi");
-    cipsend(
-        &mut host,
-        &format!("3,5,\"127.0.0.1\",{oport}"),
-        b"there",
-    );
+    cipsend(&mut host, &format!("3,5,\"127.0.0.1\",{oport}"), b"there");
     let (data, from) = recv_datagram(&other);
     assert_eq!((data.as_slice(), from), (&b"there"[..], module));
     other.send_to(b"back", module).unwrap();
@@ -1031,7 +1120,10 @@ fn cipv6_0_refuses_ipv6_links() {
     );
     host.chat(b"AT+CIPSTATE?\r\n", b"\r\nOK\r\n");
     l.set_nonblocking(true).unwrap();
-    assert_eq!(l.accept().map(|_| ()).unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert_eq!(
+        l.accept().map(|_| ()).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
     l.set_nonblocking(false).unwrap();
     host.chat(b"AT+CIPV6=1\r\n", b"\r\nOK\r\n");
     host.chat(
@@ -1058,7 +1150,10 @@ fn server_accepts_up_to_maxconn_clients_and_refuses_the_next() {
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
     host.chat(b"AT+CIPSERVERMAXCONN=2\r\n", b"\r\nOK\r\n");
-    host.chat(format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(), b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
     host.chat(
         b"AT+CIPSERVER?\r\n",
         format!("+CIPSERVER:1,{port},\"TCP\",0\r\n\r\nOK\r\n").as_bytes(),
@@ -1111,7 +1206,10 @@ fn server_clients_and_client_links_share_the_ids() {
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
     let _p = accept(&l);
-    host.chat(format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(), b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
     let _c = client(port);
     host.expect(b"\r\n1,CONNECT\r\n");
     host.chat(
@@ -1130,7 +1228,10 @@ fn cipsto_closes_an_idle_server_client() {
     let port = free_tcp_port();
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
-    host.chat(format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(), b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
     host.chat(b"AT+CIPSTO=1\r\n", b"\r\nOK\r\n");
     host.chat(b"AT+CIPSTO?\r\n", b"+CIPSTO:1\r\n\r\nOK\r\n");
     let mut c = client(port);
@@ -1150,7 +1251,10 @@ fn cipserver_0_1_closes_the_server_and_its_clients() {
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+SYSLOG=1\r\n", b"\r\nOK\r\n");
     host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
-    host.chat(format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(), b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
     // A running server keeps the module in multi-connection mode.
     refused(&mut host, "AT+CIPMUX=0", EXEC_FAILED);
     host.chat(b"AT+CIPMUX?\r\n", b"+CIPMUX:1\r\n\r\nOK\r\n");
@@ -1182,7 +1286,10 @@ fn cipserver_0_keeps_the_clients() {
     let port = free_tcp_port();
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
-    host.chat(format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(), b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
     let mut c = client(port);
     host.expect(b"\r\n0,CONNECT\r\n");
     host.chat(b"AT+CIPSERVER=0\r\n", b"\r\nOK\r\n");
@@ -1207,7 +1314,10 @@ fn sysmsg_2_reports_link_conn_instead_of_connect() {
     let (_m, mut host) = joined(&[]);
     host.chat(b"AT+SYSMSG=2\r\n", b"\r\nOK\r\n");
     host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
-    host.chat(format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(), b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
     let c = client(port);
     let cport = c.local_addr().unwrap().port();
     host.expect(
@@ -1217,8 +1327,7 @@ fn sysmsg_2_reports_link_conn_instead_of_connect() {
     let p = accept(&l);
     let local = p.peer_addr().unwrap().port();
     host.expect(
-        format!("+LINK_CONN:0,1,\"TCP\",0,\"127.0.0.1\",{lport},{local}\r\n\r\nOK\r\n")
-            .as_bytes(),
+        format!("+LINK_CONN:0,1,\"TCP\",0,\"127.0.0.1\",{lport},{local}\r\n\r\nOK\r\n").as_bytes(),
     );
 }
 
@@ -1257,6 +1366,161 @@ fn udp_multicast_group_on_loopback() {
     assert_eq!(data, b"mcst");
     assert_eq!(from.port(), local);
     host.chat(b"AT+CIPCLOSE\r\n", b"CLOSED\r\n\r\nOK\r\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// Further rules: unsolicited lines in a data phase, UDP ranges, CIFSR, CIPMODE, TCPv6 server
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn unsolicited_ipd_may_come_between_the_prompt_and_the_payload() {
+    let (l, port) = listener();
+    let (_m, mut host) = joined(&[]);
+    host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
+        b"0,CONNECT\r\n\r\nOK\r\n",
+    );
+    let mut p0 = accept(&l);
+    host.chat(
+        format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
+        b"1,CONNECT\r\n\r\nOK\r\n",
+    );
+    let mut p1 = accept(&l);
+    host.chat(b"AT+CIPSEND=0,4\r\n", b"\r\nOK\r\n\r\n>");
+    p1.write_all(b"abc").unwrap();
+    host.expect(b"\r\n+IPD,1,3:abc\r\n");
+    // The payload is still expected, and only payload.
+    host.send(b"AT\r\n");
+    host.expect(b"\r\nRecv 4 bytes\r\n\r\nSEND OK\r\n");
+    assert_eq!(read_n(&mut p0, 4), b"AT\r\n");
+    host.chat(b"AT\r\n", b"\r\nOK\r\n");
+}
+
+#[test]
+fn udp_cipstart_refusals_have_exact_codes() {
+    let (_peer, pport) = udp_peer();
+    let (_m, mut host) = joined(&[]);
+    host.chat(b"AT+SYSLOG=1\r\n", b"\r\nOK\r\n");
+    // <mode> needs <local port>.
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"UDP\",\"127.0.0.1\",{pport},,2"),
+        invalid(3),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"UDP\",\"127.0.0.1\",{pport},1000,3"),
+        invalid(4),
+    );
+    refused(
+        &mut host,
+        &format!("AT+CIPSTART=\"UDP\",\"127.0.0.1\",{pport},65536,0"),
+        invalid(3),
+    );
+    refused(&mut host, "AT+CIPSTART=\"UDP\",\"127.0.0.1\",0", invalid(2));
+    host.chat(b"AT+CIPSTATE?\r\n", b"\r\nOK\r\n");
+}
+
+#[test]
+fn cifsr_lists_the_station_addresses_once_joined() {
+    let (_m, mut host) = joined(&[]);
+    host.send(b"AT+CIFSR\r\n");
+    let text = String::from_utf8(host.read_until(b"\r\nOK\r\n")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let ip = lines[0]
+        .strip_prefix("+CIFSR:STAIP,\"")
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    let ip: Ipv4Addr = ip.parse().expect("STAIP is an IPv4 address");
+    assert!(!ip.is_unspecified(), "{text:?}");
+    let n = lines.len();
+    assert_eq!(&lines[n - 2..], ["", "OK"], "{text:?}");
+    let mac = lines[n - 3]
+        .strip_prefix("+CIFSR:STAMAC,\"")
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(mac.len(), 17, "{text:?}");
+    assert!(mac.split(':').all(|b| b.len() == 2
+        && b.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))));
+    for l in &lines[1..n - 3] {
+        assert!(
+            l.starts_with("+CIFSR:STAIP6LL,\"") || l.starts_with("+CIFSR:STAIP6GL,\""),
+            "{text:?}"
+        );
+    }
+    // Without IPv6 there are no IPv6 lines.
+    host.chat(b"AT+CIPV6=0\r\n", b"\r\nOK\r\n");
+    host.chat(
+        b"AT+CIFSR\r\n",
+        format!("{}\r\n{}\r\n\r\nOK\r\n", lines[0], lines[n - 3]).as_bytes(),
+    );
+}
+
+#[test]
+fn transparent_mode_needs_a_single_link_and_moves_raw_bytes() {
+    let (l, port) = listener();
+    let (_m, mut host) = joined(&[]);
+    host.chat(b"AT+CIPMODE?\r\n", b"+CIPMODE:0\r\n\r\nOK\r\n");
+    // Not in multi-connection mode, and not the other way round.
+    host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
+    host.chat(b"AT+CIPMODE=1\r\n", b"\r\nERROR\r\n");
+    host.chat(b"AT+CIPMODE?\r\n", b"+CIPMODE:0\r\n\r\nOK\r\n");
+    host.chat(b"AT+CIPMUX=0\r\n", b"\r\nOK\r\n");
+    host.chat(b"AT+CIPMODE=1\r\n", b"\r\nOK\r\n");
+    host.chat(b"AT+CIPMUX=1\r\n", b"\r\nERROR\r\n");
+    // No link to send on yet.
+    host.chat(b"AT+CIPSEND\r\n", b"\r\nERROR\r\n");
+    host.chat(
+        format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
+        b"CONNECT\r\n\r\nOK\r\n",
+    );
+    let mut peer = accept(&l);
+    // A length is for normal transmission only.
+    host.chat(b"AT+CIPSEND=3\r\n", b"\r\nERROR\r\n");
+    host.chat(b"AT+CIPSEND\r\n", b"\r\nOK\r\n\r\n>");
+    host.send(b"raw bytes\r\nAT\r\n");
+    assert_eq!(read_n(&mut peer, 15), b"raw bytes\r\nAT\r\n");
+    peer.write_all(b"back, unframed").unwrap();
+    host.expect(b"back, unframed");
+    // "+++" alone, with silence before and after, leaves data mode and prints nothing.
+    // The silence is the protocol (30 ms guard; the next command at least 1 s later),
+    // not a wait for something to happen.
+    std::thread::sleep(Duration::from_millis(100));
+    host.send(b"+++");
+    host.expect_silence(Duration::from_secs(1));
+    host.chat(b"AT\r\n", b"\r\nOK\r\n");
+    host.chat(b"AT+CIPMODE=0\r\n", b"\r\nOK\r\n");
+    host.chat(b"AT+CIPCLOSE\r\n", b"CLOSED\r\n\r\nOK\r\n");
+    expect_closed(&mut peer);
+}
+
+#[test]
+fn tcpv6_server_accepts_loopback_clients() {
+    let port = free_tcp_port();
+    let (_m, mut host) = joined(&[]);
+    host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSERVER=1,{port},\"TCPv6\"\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
+    host.chat(
+        b"AT+CIPSERVER?\r\n",
+        format!("+CIPSERVER:1,{port},\"TCPv6\",0\r\n\r\nOK\r\n").as_bytes(),
+    );
+    let mut c = TcpStream::connect(format!("[::1]:{port}")).expect("connect to [::1]");
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    host.expect(b"\r\n0,CONNECT\r\n");
+    let cport = c.local_addr().unwrap().port();
+    host.chat(
+        b"AT+CIPSTATE?\r\n",
+        format!("+CIPSTATE:0,\"TCPv6\",\"::1\",{cport},{port},1\r\n\r\nOK\r\n").as_bytes(),
+    );
+    c.write_all(b"v6!").unwrap();
+    host.expect(b"\r\n+IPD,0,3:v6!\r\n");
+    host.chat(b"AT+CIPSERVER=0,1\r\n", b"0,CLOSED\r\n\r\nOK\r\n");
+    expect_closed(&mut c);
 }
 
 // ---------------------------------------------------------------------------------------
