@@ -535,3 +535,21 @@ fn passive_udp_reads_one_datagram_at_a_time() {
         "",
     );
 }
+
+/// Stacks report readiness once per change: after a read that found data the engine must
+/// ask to be polled again at once, or the rest (and a close behind it) would wait for an
+/// unrelated wake-up.
+#[test]
+fn after_reading_data_the_engine_asks_to_be_polled_again_at_once() {
+    let mut h = joined();
+    let peer = connect_single(&mut h);
+    h.platform.net.peer_send(peer, &[b'x'; 3000]);
+    h.platform.net.peer_close(peer);
+    let first = h.poll();
+    assert!(first.starts_with(b"\r\n+IPD,2920:"), "{first:?}");
+    assert_eq!(h.engine.poll_delay(h.now), Some(at_core::Duration::ZERO));
+    let rest = h.poll();
+    assert!(rest.starts_with(b"\r\n+IPD,80:"), "{rest:?}");
+    assert_eq!(h.poll(), t("\r\nCLOSED\r\n"));
+    assert_eq!(h.engine.poll_delay(h.now), None, "nothing left: sleep");
+}
