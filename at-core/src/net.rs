@@ -9,6 +9,7 @@
 //! | [`TcpExt`] | ours | binding to a local address (`<"local IP">`, `TCPv6` servers: embedded-nal binds a port only), the socket options of `AT+CIPTCPOPT` and `<keep_alive>`, the local port for `AT+CIPSTATE`, and bytes available without reading them (passive receive reports the total while the data stays in the stack's buffers) |
 //! | [`UdpExt`] | ours | local address binding, multicast groups, broadcast, and the local port |
 //! | [`Station`] | ours | the Wi-Fi station: join, leave, scan, addresses, MAC, events (`AT+CWJAP`, `AT+CIFSR`, `WIFI GOT IP`) |
+//! | [`Pinger`] | ours | ICMP echo for `AT+PING`: embedded-nal has no raw sockets |
 //!
 //! Conventions the engine relies on, beyond embedded-nal's text:
 //! - every call is non-blocking: anything that cannot finish now returns
@@ -181,12 +182,33 @@ pub trait Station {
     fn poll_event(&mut self) -> Option<StationEvent>;
 }
 
+/// ICMP echo (`AT+PING`): one request at a time. The engine measures the round trip
+/// with the time it is given, so a platform only sends and notices the reply.
+pub trait Pinger {
+    /// The platform's error.
+    type Error: core::fmt::Debug;
+
+    /// Sends one echo request to `addr` (IPv4 or IPv6), replacing any earlier one.
+    fn ping_send(&mut self, addr: IpAddr) -> Result<(), Self::Error>;
+
+    /// `Ok` once the reply to the request arrived; `WouldBlock` until then.
+    fn ping_poll(&mut self) -> nb::Result<(), Self::Error>;
+
+    /// Abandons the request (the engine's timeout passed).
+    fn ping_cancel(&mut self);
+}
+
 /// A platform with a network: what the TCP/IP command set runs on.
 pub trait NetPlatform: crate::platform::Platform {
     /// The TCP/IP stack.
     type Net: Network;
     /// The Wi-Fi station.
     type Station: Station;
+    /// ICMP echo.
+    type Pinger: Pinger;
+
+    /// ICMP echo.
+    fn pinger(&mut self) -> &mut Self::Pinger;
 
     /// The TCP/IP stack.
     fn net(&mut self) -> &mut Self::Net;

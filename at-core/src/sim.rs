@@ -1264,6 +1264,8 @@ pub struct SimPlatform {
     pub net: SimNet,
     /// The simulated Wi-Fi station.
     pub station: SimStation,
+    /// The simulated ICMP echo.
+    pub pinger: SimPinger,
     /// Every UART configuration applied, oldest first (the last 8).
     pub uart_applied: Deque<UartConfig, 8>,
     /// How many times the platform was restarted.
@@ -1310,9 +1312,64 @@ impl Platform for SimPlatform {
     }
 }
 
+/// Simulated ICMP echo: hosts added with [`reachable`](Self::reachable) answer after a
+/// number of polls; every other address never answers.
+#[derive(Clone, Debug, Default)]
+pub struct SimPinger {
+    hosts: heapless::Vec<(IpAddr, u8), 8>,
+    /// Polls left before the reply to the outstanding request; `None`: no reply coming.
+    outstanding: Option<Option<u8>>,
+    /// Every address pinged, oldest first (the last 8).
+    pub sent: heapless::Deque<IpAddr, 8>,
+}
+
+impl SimPinger {
+    /// Makes `addr` answer after `polls` polls (0: at the first poll).
+    pub fn reachable(&mut self, addr: IpAddr, polls: u8) -> Result<(), SimError> {
+        self.hosts.push((addr, polls)).map_err(|_| SimError::Full)
+    }
+}
+
+impl crate::net::Pinger for SimPinger {
+    type Error = SimError;
+
+    fn ping_send(&mut self, addr: IpAddr) -> Result<(), SimError> {
+        if self.sent.is_full() {
+            self.sent.pop_front();
+        }
+        let _ = self.sent.push_back(addr);
+        self.outstanding = Some(self.hosts.iter().find(|(a, _)| *a == addr).map(|(_, d)| *d));
+        Ok(())
+    }
+
+    fn ping_poll(&mut self) -> nb::Result<(), SimError> {
+        match &mut self.outstanding {
+            Some(Some(0)) => {
+                self.outstanding = None;
+                Ok(())
+            }
+            Some(Some(left)) => {
+                *left -= 1;
+                Err(nb::Error::WouldBlock)
+            }
+            Some(None) => Err(nb::Error::WouldBlock),
+            None => Err(nb::Error::Other(SimError::InvalidState)),
+        }
+    }
+
+    fn ping_cancel(&mut self) {
+        self.outstanding = None;
+    }
+}
+
 impl NetPlatform for SimPlatform {
     type Net = SimNet;
     type Station = SimStation;
+    type Pinger = SimPinger;
+
+    fn pinger(&mut self) -> &mut SimPinger {
+        &mut self.pinger
+    }
 
     fn net(&mut self) -> &mut SimNet {
         &mut self.net

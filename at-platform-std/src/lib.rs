@@ -10,6 +10,7 @@
 //! station that "sees" the access points given with `--ap` and reports the host's real
 //! addresses once joined.
 
+pub mod ping;
 pub mod platform;
 pub mod port;
 pub mod serve;

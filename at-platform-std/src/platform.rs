@@ -8,6 +8,7 @@ use at_core::store::{MemoryStore, MemoryStoreError, SettingsStore};
 
 use at_core::net::NetPlatform;
 
+use crate::ping::StdPinger;
 use crate::stack::StdStack;
 use crate::station::EmulatedStation;
 use crate::store::FileStore;
@@ -71,6 +72,7 @@ pub struct StdPlatform {
     store: Store,
     net: StdStack,
     station: EmulatedStation,
+    pinger: StdPinger,
     chip: String,
     uart_request: Option<UartConfig>,
     restarts: u32,
@@ -78,12 +80,20 @@ pub struct StdPlatform {
 }
 
 impl StdPlatform {
-    /// A platform with `store`, `net` and `station`, reporting `chip` in `AT+GMR`.
-    pub fn new(store: Store, chip: &str, net: StdStack, station: EmulatedStation) -> Self {
+    /// A platform with `store`, `net`, `station` and `pinger`, reporting `chip` in
+    /// `AT+GMR`.
+    pub fn new(
+        store: Store,
+        chip: &str,
+        net: StdStack,
+        station: EmulatedStation,
+        pinger: StdPinger,
+    ) -> Self {
         StdPlatform {
             store,
             net,
             station,
+            pinger,
             chip: chip.to_owned(),
             uart_request: None,
             restarts: 0,
@@ -106,6 +116,11 @@ impl StdPlatform {
 impl NetPlatform for StdPlatform {
     type Net = StdStack;
     type Station = EmulatedStation;
+    type Pinger = StdPinger;
+
+    fn pinger(&mut self) -> &mut StdPinger {
+        &mut self.pinger
+    }
 
     fn net(&mut self) -> &mut StdStack {
         &mut self.net

@@ -11,6 +11,7 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
+use crate::ping::StdPinger;
 use crate::platform::{StdPlatform, Store};
 use crate::port::{HostPort, PortEvent, PortSpec};
 use crate::stack::StdStack;
@@ -26,6 +27,8 @@ const INPUT_CAPACITY: usize = 4096;
 
 const SIGNAL_TOKEN: Token = Token(0);
 const PORT_TOKEN: Token = Token(1);
+/// ICMP sockets (IPv4, IPv6); their events only wake the loop.
+const PINGER_TOKEN: Token = Token(4);
 /// Network sockets are registered from this token on; their events only wake the loop.
 const FIRST_SOCKET_TOKEN: usize = 16;
 
@@ -153,7 +156,8 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
         net.set_multicast_interface_v4(interface);
     }
     let station = EmulatedStation::new(config.access_points.clone());
-    let mut platform = StdPlatform::new(store, &config.chip, net, station);
+    let pinger = StdPinger::new(poll.registry().try_clone()?, PINGER_TOKEN);
+    let mut platform = StdPlatform::new(store, &config.chip, net, station, pinger);
     let mut trace = config.trace.as_deref().map(Trace::create).transpose()?;
     let mut port = HostPort::open(&config.port, poll.registry(), PORT_TOKEN)?;
     eprintln!("{}", port.describe());

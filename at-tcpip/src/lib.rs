@@ -22,9 +22,12 @@
 mod fmt;
 
 mod conn;
+mod dns;
 mod passive;
+mod ping;
 mod recv;
 mod server;
+mod sntp;
 mod wifi;
 
 use at_core::link::{LinkTable, MAX_LINKS};
@@ -110,6 +113,10 @@ pub struct TcpIp<P: NetPlatform> {
     last_start: Option<conn::Start>,
     /// When the next reconnection attempt is due.
     reconnect_at: Option<Instant>,
+    /// `AT+CIPDNS` and the resolver.
+    dns: dns::Resolver<UdpOf<P>>,
+    /// `AT+CIPSNTPCFG`, `AT+CIPSNTPINTV` and the time kept.
+    sntp: sntp::Sntp,
     /// The last receive pass read data: more may be waiting, poll again at once.
     rx_more: bool,
     /// Links have existed since the station got its address (`STATUS:4`).
@@ -124,6 +131,8 @@ enum Pending {
     Start(conn::Start),
     SendTo(conn::SendTo),
     Join(wifi::Join),
+    Domain(dns::Domain),
+    Ping(ping::Ping),
 }
 
 impl<P: NetPlatform> Default for TcpIp<P> {
@@ -156,6 +165,8 @@ impl<P: NetPlatform> TcpIp<P> {
             send_blocked_since: None,
             last_start: None,
             reconnect_at: None,
+            dns: dns::Resolver::default(),
+            sntp: sntp::Sntp::default(),
             rx_more: false,
             had_links: false,
             rx: [0; recv::RX_CHUNK],
@@ -184,7 +195,7 @@ const E: Forms = Forms::EXECUTE;
 const QS: Forms = Forms::QUERY.with(Forms::SET);
 
 /// The commands, in `AT+CMD?` order; indices are the `Cmd` discriminants.
-static TABLE: [CommandInfo; 29] = [
+static TABLE: [CommandInfo; 35] = [
     CommandInfo::new("+CIPV6", QS),
     CommandInfo::new("+CIPSTATE", Q),
     CommandInfo::new("+CIPSTART", S),
@@ -214,6 +225,12 @@ static TABLE: [CommandInfo; 29] = [
     CommandInfo::new("+CWSTATE", Q),
     CommandInfo::new("+CIPSTA", Q),
     CommandInfo::new("+CWDHCP", Q),
+    CommandInfo::new("+CIPDOMAIN", S),
+    CommandInfo::new("+CIPDNS", QS),
+    CommandInfo::new("+PING", S),
+    CommandInfo::new("+CIPSNTPCFG", QS),
+    CommandInfo::new("+CIPSNTPTIME", Q),
+    CommandInfo::new("+CIPSNTPINTV", QS),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,9 +264,15 @@ enum Cmd {
     CwState,
     CipSta,
     CwDhcp,
+    CipDomain,
+    CipDns,
+    Ping,
+    CipSntpCfg,
+    CipSntpTime,
+    CipSntpIntv,
 }
 
-const CMDS: [Cmd; 29] = [
+const CMDS: [Cmd; 35] = [
     Cmd::CipV6,
     Cmd::CipState,
     Cmd::CipStart,
@@ -279,6 +302,12 @@ const CMDS: [Cmd; 29] = [
     Cmd::CwState,
     Cmd::CipSta,
     Cmd::CwDhcp,
+    Cmd::CipDomain,
+    Cmd::CipDns,
+    Cmd::Ping,
+    Cmd::CipSntpCfg,
+    Cmd::CipSntpTime,
+    Cmd::CipSntpIntv,
 ];
 
 /// Store keys of the settings marked "saved in NVS".
@@ -429,6 +458,15 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             (Cmd::CwLap, _) => self.cwlap(ctx),
             (Cmd::CwState, _) => self.cwstate(ctx),
             (Cmd::CipSta, _) => self.cipsta(ctx),
+            (Cmd::CipDomain, _) => self.cipdomain(args, ctx),
+            (Cmd::CipDns, Form::Query) => self.cipdns_query(ctx),
+            (Cmd::CipDns, _) => self.cipdns_set(args, ctx),
+            (Cmd::Ping, _) => self.ping(args, ctx),
+            (Cmd::CipSntpCfg, Form::Query) => self.sntp_cfg_query(ctx),
+            (Cmd::CipSntpCfg, _) => self.sntp_cfg_set(args, ctx),
+            (Cmd::CipSntpTime, _) => self.sntp_time_query(ctx),
+            (Cmd::CipSntpIntv, Form::Query) => self.sntp_intv_query(ctx),
+            (Cmd::CipSntpIntv, _) => self.sntp_intv_set(args, ctx),
             (Cmd::CwDhcp, _) => {
                 line!(ctx, "+CWDHCP:{}", u8::from(self.wifi.dhcp));
                 Outcome::Ok
@@ -441,6 +479,8 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             Pending::None => Outcome::Error(ErrCode::EXEC),
             Pending::Start(start) => self.continue_start(start, ctx),
             Pending::SendTo(send) => self.continue_send_to(send, ctx),
+            Pending::Domain(d) => self.continue_domain(d, ctx),
+            Pending::Ping(p) => self.continue_ping(p, ctx),
             Pending::Join(join) => self.continue_join(join, ctx),
         }
     }
@@ -482,20 +522,30 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
         }
         self.expire_idle_clients(ctx);
         self.reconnect(ctx);
+        self.poll_sntp(ctx);
     }
 
     fn poll_at(&self) -> Option<Instant> {
         let pending = match &self.pending {
             Pending::Start(s) => Some(s.deadline),
             Pending::SendTo(s) => Some(s.deadline),
+            Pending::Domain(d) => Some(d.deadline),
+            Pending::Ping(p) => Some(p.deadline),
             Pending::Join(j) => Some(j.deadline),
             Pending::None => None,
         };
         let more = self.rx_more.then_some(Instant::ZERO);
-        [more, pending, self.idle_deadline(), self.reconnect_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            more,
+            pending,
+            self.idle_deadline(),
+            self.reconnect_at,
+            self.dns.deadline(),
+            self.sntp.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn restart(&mut self, ctx: &mut Context<'_, P>) {
@@ -516,6 +566,8 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             conn::decode_tcpopts(stored, &mut self.tcp_opts);
         }
         self.wifi.load(ctx);
+        self.dns.load(ctx);
+        self.sntp.load(ctx);
     }
 }
 

@@ -1586,7 +1586,7 @@ mod in_process {
     use at_platform_std::station::{parse_ap, EmulatedStation, HostInterface};
     use at_platform_std::{StdPlatform, Store};
     use at_tcpip::TcpIp;
-    use mio::{Events, Poll};
+    use mio::{Events, Poll, Token};
 
     use super::{accept, PATIENCE};
 
@@ -1598,7 +1598,10 @@ mod in_process {
         let net = StdStack::new(poll.registry().try_clone().unwrap(), 16);
         let station =
             EmulatedStation::with_host(vec![parse_ap("Lab").unwrap()], HostInterface::loopback());
-        let platform = StdPlatform::new(Store::Memory(Box::default()), "W800", net, station);
+        let pinger =
+            at_platform_std::ping::StdPinger::new(poll.registry().try_clone().unwrap(), Token(4));
+        let platform =
+            StdPlatform::new(Store::Memory(Box::default()), "W800", net, station, pinger);
         let mut h = Harness::with_platform(TcpIp::new(), platform);
         assert_eq!(h.boot(), b"\r\nready\r\n");
         assert_eq!(h.send(b"ATE0\r\n"), b"ATE0\r\n\r\nOK\r\n");
