@@ -7,13 +7,26 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# System packages the end-to-end tests use (none yet beyond a pty-capable kernel).
+# System packages the end-to-end tests use: a DNS server (dnsmasq) and an NTP server
+# (chrony), both started by the tests themselves on loopback only.
 need_apt=()
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)
+command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_apt+=(chrony)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
+        # Installing must not start the packages' own services (chrony would reach out to
+        # public NTP pools and adjust the clock): deny service starts while apt runs.
+        policy=/usr/sbin/policy-rc.d
+        made_policy=
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy"
+            chmod +x "$policy"
+            made_policy=1
+        fi
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+        if [ -n "$made_policy" ]; then rm -f "$policy"; fi
     else
         echo "tests need: ${need_apt[*]} (run as root, or install them)" >&2
         exit 1

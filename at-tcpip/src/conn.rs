@@ -8,12 +8,13 @@ use core::str::FromStr;
 use at_core::data::DataRequest;
 use at_core::link::{Link, LinkState, LinkType, Socket, Transport, UdpMode, MAX_LINKS};
 use at_core::net::{
-    nb, AddrType, Dns, NetPlatform, Station, TcpClientStack, TcpExt, TcpOption, UdpClientStack,
-    UdpExt, UdpFullStack,
+    nb, NetPlatform, Station, TcpClientStack, TcpExt, TcpOption, UdpClientStack, UdpExt,
+    UdpFullStack,
 };
 use at_core::system::SYSMSG_LINK_CONN;
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Form, Instant, Outcome};
 
+use crate::dns::Pref;
 use crate::{arg, keys, line, Pending, TcpIp, TcpOpts, CONNECT_TIMEOUT_MS, HOST_MAX};
 
 /// What `prepare_send` found: link id, length, and a UDP peer name still to resolve.
@@ -268,25 +269,22 @@ impl<P: NetPlatform> TcpIp<P> {
             return exec();
         }
         if start.remote.is_none() {
-            let ip = match IpAddr::from_str(&start.host) {
+            let pref = if start.ty.ipv6 {
+                Pref::V6Only
+            } else {
+                Pref::V4Only
+            };
+            let host = start.host.clone();
+            let ip = match self.resolve(ctx, &host, pref) {
                 Ok(ip) => ip,
-                Err(_) => {
-                    let want = if start.ty.ipv6 {
-                        AddrType::IPv6
-                    } else {
-                        AddrType::IPv4
-                    };
-                    match Dns::get_host_by_name(ctx.platform.net(), &start.host, want) {
-                        Ok(ip) => ip,
-                        Err(nb::Error::WouldBlock) => {
-                            self.pending = Pending::Start(start);
-                            return Outcome::Pending;
-                        }
-                        Err(nb::Error::Other(e)) => {
-                            diag!("DNS lookup of {} failed: {:?}", start.host.as_str(), e);
-                            return exec();
-                        }
-                    }
+                Err(nb::Error::WouldBlock) => {
+                    self.pending = Pending::Start(start);
+                    return Outcome::Pending;
+                }
+                Err(nb::Error::Other(())) => {
+                    diag!("DNS lookup of {} failed", start.host.as_str());
+                    self.cancel_lookup(ctx);
+                    return exec();
                 }
             };
             if ip.is_ipv6() != start.ty.ipv6 {
@@ -669,12 +667,13 @@ impl<P: NetPlatform> TcpIp<P> {
         let Some(link) = self.links.get(send.id) else {
             return exec();
         };
-        let want = if link.ty.ipv6 {
-            AddrType::IPv6
+        let pref = if link.ty.ipv6 {
+            Pref::V6Only
         } else {
-            AddrType::IPv4
+            Pref::V4Only
         };
-        match Dns::get_host_by_name(ctx.platform.net(), &send.host, want) {
+        let host = send.host.clone();
+        match self.resolve(ctx, &host, pref) {
             Ok(ip) => {
                 if let Some(link) = self.links.get_mut(send.id) {
                     link.remote = SocketAddr::new(ip, send.port);
@@ -685,8 +684,9 @@ impl<P: NetPlatform> TcpIp<P> {
                 self.pending = Pending::SendTo(send);
                 Outcome::Pending
             }
-            Err(e) => {
-                diag!("resolving {} failed: {:?}", send.host.as_str(), e);
+            Err(_) => {
+                diag!("resolving {} failed", send.host.as_str());
+                self.cancel_lookup(ctx);
                 exec()
             }
         }

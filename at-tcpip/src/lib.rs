@@ -11,9 +11,8 @@
 //! It runs on any [`NetPlatform`]: the network is reached only through embedded-nal's
 //! traits and the extensions in [`at_core::net`].
 //!
-//! Deliberately missing so far: SSL links (they
-//! come with `at-ssl`), DNS server settings, `AT+PING` and SNTP. Each answers `ERROR` as
-//! an unknown command until it lands.
+//! Deliberately missing so far: SSL links (they come with `at-ssl`); they answer
+//! `ERROR` until they land.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -116,7 +115,7 @@ pub struct TcpIp<P: NetPlatform> {
     /// `AT+CIPDNS` and the resolver.
     dns: dns::Resolver<UdpOf<P>>,
     /// `AT+CIPSNTPCFG`, `AT+CIPSNTPINTV` and the time kept.
-    sntp: sntp::Sntp,
+    sntp: sntp::Sntp<UdpOf<P>>,
     /// The last receive pass read data: more may be waiting, poll again at once.
     rx_more: bool,
     /// Links have existed since the station got its address (`STATUS:4`).
@@ -549,6 +548,8 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
     }
 
     fn restart(&mut self, ctx: &mut Context<'_, P>) {
+        self.sntp_stop(ctx);
+        self.cancel_lookup(ctx);
         self.close_everything(ctx, false);
         *self = TcpIp::new();
         self.ipv6 = ctx.system.profile.ipv6_default;

@@ -263,3 +263,67 @@ impl Host {
         }
     }
 }
+
+/// Lower-level access for data-path tests: peeking at and consuming pending bytes and
+/// reading raw payload (transparent mode, `+IPD` data) with exact lengths.
+impl Host {
+    /// Waits until at least `n` bytes are pending or `timeout` passes; returns all pending
+    /// bytes (fewer than `n` on timeout or end of stream).
+    pub fn peek(&mut self, n: usize, timeout: Duration) -> &[u8] {
+        self.fill(n, timeout);
+        &self.pending
+    }
+
+    /// Removes and returns the first `n` pending bytes (at most what is pending).
+    pub fn consume(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.pending.len());
+        self.pending.drain(..n).collect()
+    }
+
+    /// Reads exactly `n` bytes; fails if no byte arrives for [`PATIENCE`].
+    pub fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.pending.len() < n {
+            let before = self.pending.len();
+            self.fill(n, PATIENCE);
+            assert!(
+                self.pending.len() > before,
+                "only {} of {n} bytes came; the last ones: {:?}",
+                self.pending.len(),
+                String::from_utf8_lossy(&self.pending[self.pending.len().saturating_sub(64)..])
+            );
+        }
+        self.pending.drain(..n).collect()
+    }
+
+    /// Reads what is there into `buf`, pending bytes first, waiting up to `timeout` for
+    /// the first byte; 0 when nothing came in time.
+    pub fn read_some(&mut self, buf: &mut [u8], timeout: Duration) -> usize {
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            return n;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return 0;
+            }
+            let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                .unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.port.fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, ms) {
+                Ok(0) => return 0,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => panic!("poll: {e}"),
+            }
+            match self.port.read(buf) {
+                Ok(k) => return k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("read from modem: {e}"),
+            }
+        }
+    }
+}
