@@ -310,28 +310,60 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             Some(false) => self.push_pluses(t.escape.release()),
             None => {}
         }
+        let (consumed, _) = self.take_data(&mut t.escape, now, input, u64::MAX);
+        if consumed > 0 {
+            t.last_input = now;
+        }
+        self.state = State::Transparent(t);
+        consumed
+    }
+
+    /// Moves input into the data buffer, holding back what may be a `+++`: at most `limit`
+    /// data bytes, and never more than fits with room for three released `+`. Returns the
+    /// input bytes consumed and the data bytes produced.
+    fn take_data(
+        &mut self,
+        escape: &mut EscapeDetector,
+        now: Instant,
+        input: &[u8],
+        limit: u64,
+    ) -> (usize, u64) {
+        let room = DATA.saturating_sub(self.data_len + 3);
+        // Fast path: without a `+` in sight every byte is data, copied as one block.
+        if escape.held() == 0 && !input.contains(&b'+') {
+            let n = input
+                .len()
+                .min(room)
+                .min(usize::try_from(limit).unwrap_or(usize::MAX));
+            self.data[self.data_len..self.data_len + n].copy_from_slice(&input[..n]);
+            self.data_len += n;
+            if n > 0 {
+                escape.end_chunk(now);
+            }
+            return (n, n as u64);
+        }
         let mut consumed = 0;
+        let mut produced = 0u64;
         for (i, &b) in input.iter().enumerate() {
-            // Room for three released `+` and this byte.
-            if DATA - self.data_len < 4 {
+            let held = u64::from(escape.held());
+            if DATA - self.data_len < 4 || produced + held >= limit {
                 break;
             }
             consumed += 1;
-            match t.escape.byte(now, i, b) {
+            match escape.byte(now, i, b) {
                 EscapeStep::Held => {}
                 EscapeStep::Data { release } => {
                     self.push_pluses(release);
                     self.data[self.data_len] = b;
                     self.data_len += 1;
+                    produced += u64::from(release) + 1;
                 }
             }
         }
         if consumed > 0 {
-            t.escape.end_chunk(now);
-            t.last_input = now;
+            escape.end_chunk(now);
         }
-        self.state = State::Transparent(t);
-        consumed
+        (consumed, produced)
     }
 
     /// Takes `AT+CIPSENDL` bytes, holding back a possible `+++`.
@@ -357,26 +389,10 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             }
             None => {}
         }
-        let mut consumed = skip;
-        for (i, &b) in input[skip..].iter().enumerate() {
-            let held = u64::from(st.escape.held());
-            if DATA - self.data_len < 4 || st.received + held >= st.len {
-                break;
-            }
-            consumed += 1;
-            match st.escape.byte(now, i, b) {
-                EscapeStep::Held => {}
-                EscapeStep::Data { release } => {
-                    self.push_pluses(release);
-                    self.data[self.data_len] = b;
-                    self.data_len += 1;
-                    st.received += u64::from(release) + 1;
-                }
-            }
-        }
-        if consumed > skip {
-            st.escape.end_chunk(now);
-        }
+        let (taken, produced) =
+            self.take_data(&mut st.escape, now, &input[skip..], st.len - st.received);
+        st.received += produced;
+        let consumed = skip + taken;
         // A `+` that would complete the length is data, not a possible escape.
         if st.received + u64::from(st.escape.held()) >= st.len && st.escape.held() > 0 {
             let n = st.escape.release();
