@@ -283,7 +283,7 @@ impl<P: NetPlatform> TcpIp<P> {
                 }
                 Err(nb::Error::Other(())) => {
                     diag!("DNS lookup of {} failed", start.host.as_str());
-                    self.cancel_lookup(ctx);
+                    self.cancel_lookup_for(ctx, &host);
                     return exec();
                 }
             };
@@ -686,7 +686,7 @@ impl<P: NetPlatform> TcpIp<P> {
             }
             Err(_) => {
                 diag!("resolving {} failed", send.host.as_str());
-                self.cancel_lookup(ctx);
+                self.cancel_lookup_for(ctx, &host);
                 exec()
             }
         }

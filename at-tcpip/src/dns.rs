@@ -227,7 +227,7 @@ impl<P: NetPlatform> TcpIp<P> {
                 Outcome::Pending
             }
             Err(_) => {
-                self.cancel_lookup(ctx);
+                self.cancel_lookup_for(ctx, &domain.name);
                 exec()
             }
         }
@@ -413,6 +413,19 @@ impl<P: NetPlatform> TcpIp<P> {
             self.send_query(ctx)?;
         }
         Err(nb::Error::WouldBlock)
+    }
+
+    /// Ends the lookup of `name` if it is the one in flight (a caller that gives up must
+    /// not cancel another caller's lookup).
+    pub(crate) fn cancel_lookup_for(&mut self, ctx: &mut Context<'_, P>, name: &str) {
+        if self
+            .dns
+            .lookup
+            .as_ref()
+            .is_some_and(|l| l.name.as_str() == name)
+        {
+            self.cancel_lookup(ctx);
+        }
     }
 
     /// Ends the lookup in flight and closes its socket.

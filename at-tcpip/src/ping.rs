@@ -63,7 +63,8 @@ impl<P: NetPlatform> TcpIp<P> {
                     return Outcome::Pending;
                 }
                 Err(_) => {
-                    self.cancel_lookup(ctx);
+                    let host = ping.host.clone();
+                    self.cancel_lookup_for(ctx, &host);
                     return self.ping_timeout(ctx);
                 }
             }

@@ -506,8 +506,16 @@ impl<P: NetPlatform> TcpIp<P> {
     pub(crate) fn sntp_stop(&mut self, ctx: &mut Context<'_, P>) {
         self.sntp.rx_more = false;
         if let Some(round) = self.sntp.round.take() {
-            if let Step::Waiting { socket, .. } = round.step {
-                let _ = UdpClientStack::close(ctx.platform.net(), socket);
+            match round.step {
+                Step::Waiting { socket, .. } => {
+                    let _ = UdpClientStack::close(ctx.platform.net(), socket);
+                }
+                Step::Resolving { .. } => {
+                    // Leave the resolver free for other commands.
+                    if let Some(name) = self.sntp.servers.get(round.server).cloned() {
+                        self.cancel_lookup_for(ctx, &name);
+                    }
+                }
             }
         }
     }
