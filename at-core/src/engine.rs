@@ -330,11 +330,11 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
     ) -> (usize, u64) {
         let room = DATA.saturating_sub(self.data_len + 3);
         // Fast path: without a `+` in sight every byte is data, copied as one block.
-        if escape.held() == 0 && !input.contains(&b'+') {
-            let n = input
-                .len()
-                .min(room)
-                .min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let n = input
+            .len()
+            .min(room)
+            .min(usize::try_from(limit).unwrap_or(usize::MAX));
+        if escape.held() == 0 && !input[..n].contains(&b'+') {
             self.data[self.data_len..self.data_len + n].copy_from_slice(&input[..n]);
             self.data_len += n;
             if n > 0 {
@@ -508,17 +508,27 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             }
             result = result.and(self.drain(tx));
         }
-        let mut ctx = Context {
-            now,
-            platform,
-            system: &mut self.system,
-            out: &mut self.out,
-            deferred: &mut self.deferred,
-            transparent: matches!(self.state, State::Transparent(_)),
-        };
-        self.commands.poll(&mut ctx);
+        // Background work (receiving, accepting, timers) may stop for lack of output room;
+        // when the host then takes the output, give it another turn at once: the stack
+        // reports readiness only once per change, so nothing else would wake it.
+        for _ in 0..4 {
+            let mut ctx = Context {
+                now,
+                platform: &mut *platform,
+                system: &mut self.system,
+                out: &mut self.out,
+                deferred: &mut self.deferred,
+                transparent: matches!(self.state, State::Transparent(_)),
+            };
+            self.commands.poll(&mut ctx);
+            let queued = self.out.len();
+            result = result.and(self.drain(tx));
+            if self.out.len() >= queued || self.out.len() > OUT / 2 {
+                break;
+            }
+        }
         self.next_timer = self.commands.poll_at();
-        result.and(self.drain(tx))
+        result
     }
 
     /// One unit of work; returns whether anything happened.

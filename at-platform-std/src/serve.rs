@@ -249,7 +249,10 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
         }
-        port.set_write_interest(poll.registry(), engine.has_output())?;
+        // A paced port without credit would report "writable" at once and spin the loop:
+        // then the pacer's timeout wakes it instead.
+        let can_write = tx_pacer.as_ref().is_none_or(|p| p.wait().is_zero());
+        port.set_write_interest(poll.registry(), engine.has_output() && can_write)?;
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -16,6 +16,9 @@ use crate::TcpIp;
 /// Most payload bytes read from a link at once (the W800's `+IPD` limit).
 pub const RX_CHUNK: usize = 2920;
 
+/// Least output room worth reading a link for.
+pub const MIN_READ: usize = 512;
+
 /// Longest `+IPD` header: `\r\n+IPD,4,2920,"<ipv6>",65535:` plus the trailing `\r\n`.
 const HEADER_MAX: usize = 2 + 5 + 2 + 5 + 2 + 41 + 1 + 6 + 1 + 2;
 
@@ -31,7 +34,9 @@ impl<P: NetPlatform> TcpIp<P> {
             let limit = room
                 .min(usize::from(ctx.system.profile.ipd_max))
                 .min(RX_CHUNK);
-            if limit == 0 {
+            // Wait for room for a worthwhile message rather than trickle tiny frames
+            // (the engine polls again once the host has taken its output).
+            if limit < MIN_READ.min(usize::from(ctx.system.profile.ipd_max)) {
                 return;
             }
             let Some(link) = self.links.get_mut(id) else {

@@ -1,0 +1,333 @@
+//! Runs every measurement and writes `target/bench/results.md` and
+//! `target/bench/results.json`. Use `./scripts/bench.sh` (it builds what this needs).
+//!
+//! `report [--quick]`: `--quick` moves 10 MB instead of 100 MB end to end.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use at_bench::scenarios::{self, Unit, CHUNK, SCENARIOS};
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Instructions per operation of scenario `name`, counted by callgrind.
+fn callgrind(name: &str, iters: u64, out_dir: &Path) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?.with_file_name("scenario");
+    let out = out_dir.join(format!("callgrind.{name}.out"));
+    let o = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            "--toggle-collect=*zz_callgrind_measured_region*",
+        ])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&exe)
+        .args([name, &iters.to_string()])
+        .output()
+        .ok()?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    let n: f64 = err
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))?
+        .trim()
+        .parse()
+        .ok()?;
+    // The top costs, for the profile section.
+    let annotate = Command::new("callgrind_annotate")
+        .args(["--inclusive=no", "--threshold=95"])
+        .arg(&out)
+        .output()
+        .ok()?;
+    let _ = std::fs::write(
+        out_dir.join(format!("profile.{name}.txt")),
+        &annotate.stdout,
+    );
+    Some(n / iters as f64)
+}
+
+struct CodeSize {
+    target: &'static str,
+    linked_text: Option<u64>,
+    object_text: Option<u64>,
+}
+
+fn text_of(path: &Path) -> Option<u64> {
+    let o = Command::new("llvm-size").arg(path).output().ok()?;
+    let s = String::from_utf8_lossy(&o.stdout);
+    s.lines().nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
+fn newest(dir: &Path, prefix: &str, suffix: &str) -> Option<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(prefix) && n.ends_with(suffix) && !n.contains("rcgu")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    v.sort();
+    v.pop().map(|(_, p)| p)
+}
+
+/// Code size of the firmware image (`src/bin/firmware.rs`) at opt-level "s", fat LTO,
+/// panic = abort.
+fn code_size(target: &'static str, nightly: bool) -> CodeSize {
+    let root = root();
+    let size_dir = root.join("target/bench/size");
+    let spec = root.join("targets/csky-ck804-none-elf.json");
+    let target_arg = if nightly {
+        spec.display().to_string()
+    } else {
+        target.to_string()
+    };
+    let run = |extra: &[&str]| {
+        let mut c = Command::new("cargo");
+        if nightly {
+            c.arg("+nightly");
+        }
+        c.current_dir(&root)
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
+            .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_PROFILE_RELEASE_LTO", "fat")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+            .args([
+                "rustc",
+                "-q",
+                "-p",
+                "at-bench",
+                "--bin",
+                "firmware",
+                "--release",
+            ])
+            .args(["--no-default-features", "--features", "firmware"]);
+        if nightly {
+            c.args(["-Zbuild-std=core", "-Zjson-target-spec"]);
+        }
+        c.args(["--target", &target_arg, "--target-dir"])
+            .arg(&size_dir)
+            .args(extra);
+        let _ = c.status();
+    };
+    // The LTO object (all of the engine, before linking against compiler_builtins).
+    run(&["--", "--emit=obj"]);
+    let deps = size_dir.join(target).join("release/deps");
+    let object_text = newest(&deps, "firmware-", ".o").and_then(|p| text_of(&p));
+    // The linked image (thumbv7em only: no C-SKY linker here).
+    let linked_text = if nightly {
+        None
+    } else {
+        run(&[]);
+        text_of(&size_dir.join(target).join("release/firmware"))
+    };
+    CodeSize {
+        target,
+        linked_text,
+        object_text,
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let out_dir = root().join("target/bench");
+    std::fs::create_dir_all(&out_dir).expect("target/bench");
+    let cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
+    let nproc = sh("nproc");
+    let rustc = sh("rustc --version");
+    let mut md = String::new();
+    let mut json = String::from("{\n");
+    let _ = writeln!(md, "# AT engine benchmark results\n");
+    let _ = writeln!(md, "Machine: {nproc} cores, {cpu}; {rustc}.\n");
+    let _ = writeln!(
+        json,
+        "  \"machine\": {{\"nproc\": \"{nproc}\", \"cpu\": \"{cpu}\", \"rustc\": \"{rustc}\"}},"
+    );
+
+    // In process: timing and callgrind.
+    let has_valgrind = Command::new("valgrind").arg("--version").output().is_ok();
+    eprintln!("in-process scenarios (valgrind: {has_valgrind})");
+    let mut rows = Vec::new();
+    for info in SCENARIOS {
+        let t = scenarios::time_scenario(info.name, Duration::from_millis(400));
+        let ir = if has_valgrind {
+            callgrind(info.name, 2000, &out_dir)
+        } else {
+            None
+        };
+        eprintln!(
+            "  {:<16} {:>10.0} ns/op  {:?} Ir/op",
+            info.name, t.ns_per_op, ir
+        );
+        rows.push((info, t, ir));
+    }
+    let ir_of = |name: &str| rows.iter().find(|r| r.0.name == name).and_then(|r| r.2);
+    let _ = writeln!(md, "## Command path (in process, SimPlatform)\n");
+    let _ = writeln!(
+        md,
+        "| command | commands/s | ns/command | instructions/command | without the sim's share |\n|---|---:|---:|---:|---:|"
+    );
+    let mut jrows = Vec::new();
+    for (info, t, ir) in &rows {
+        let net = info.baseline.and_then(ir_of);
+        let excl = ir.zip(net).map(|(a, b)| a - b);
+        let fmt = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.0}"));
+        match info.unit {
+            Unit::Command | Unit::Baseline
+                if info.name != "sim_send" && info.name != "sim_recv" =>
+            {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.0} | {:.0} | {} | {} |",
+                    info.what,
+                    t.ops_per_sec(),
+                    t.ns_per_op,
+                    fmt(*ir),
+                    fmt(excl)
+                );
+            }
+            _ => {}
+        }
+        jrows.push(format!(
+            "    {{\"name\": \"{}\", \"unit\": \"{:?}\", \"ops\": {}, \"ns_per_op\": {:.1}, \"ops_per_sec\": {:.0}, \"instructions_per_op\": {}, \"instructions_per_op_excluding_sim\": {}}}",
+            info.name,
+            info.unit,
+            t.ops,
+            t.ns_per_op,
+            t.ops_per_sec(),
+            ir.map_or("null".into(), |v| format!("{v:.1}")),
+            excl.map_or("null".into(), |v| format!("{v:.1}")),
+        ));
+    }
+    let _ = writeln!(
+        md,
+        "\n## Data path (in process, SimPlatform, {CHUNK}-byte chunks)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| path | MB/s | instructions/byte | instructions/byte beyond the sim's copies |\n|---|---:|---:|---:|"
+    );
+    for (info, t, ir) in &rows {
+        if info.unit == Unit::Chunk || matches!(info.name, "sim_send" | "sim_recv") {
+            let net = info.baseline.and_then(ir_of);
+            let per = |v: f64| v / CHUNK as f64;
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {} | {} |",
+                info.what,
+                t.bytes_per_sec() / 1e6,
+                ir.map_or("n/a".into(), |v| format!("{:.2}", per(v))),
+                ir.zip(net)
+                    .map_or("n/a".into(), |(a, b)| format!("{:.2}", per(a - b)))
+            );
+        }
+    }
+    let _ = writeln!(json, "  \"scenarios\": [\n{}\n  ],", jrows.join(",\n"));
+
+    // End to end.
+    let bytes: u64 = if quick { 10_000_000 } else { 100_000_000 };
+    if at_bench::e2e::modem_path().exists() {
+        eprintln!("end to end ({bytes} bytes)");
+        let tp = at_bench::e2e::throughput(bytes);
+        let (median, p99, n) = at_bench::e2e::at_latency(2000);
+        let mb = |v: f64| v / 1e6;
+        let _ = writeln!(
+            md,
+            "\n## End to end (release at-modem, loopback, {} MB)\n",
+            bytes / 1_000_000
+        );
+        let _ = writeln!(
+            md,
+            "| direction | at-modem MB/s | plain relay MB/s | ratio |\n|---|---:|---:|---:|"
+        );
+        let _ = writeln!(
+            md,
+            "| host -> network, transparent mode | {:.0} | {:.0} | {:.0}% |",
+            mb(tp.modem_tx),
+            mb(tp.relay_tx),
+            100.0 * tp.modem_tx / tp.relay_tx
+        );
+        let _ = writeln!(
+            md,
+            "| network -> host, active `+IPD` | {:.0} | {:.0} | {:.0}% |",
+            mb(tp.modem_rx),
+            mb(tp.relay_rx),
+            100.0 * tp.modem_rx / tp.relay_rx
+        );
+        let _ = writeln!(
+            md,
+            "\n`AT` round trip on a pty ({n} samples): median {median:.0} us, p99 {p99:.0} us."
+        );
+        let _ = writeln!(
+            json,
+            "  \"end_to_end\": {{\"bytes\": {bytes}, \"modem_tx\": {:.0}, \"relay_tx\": {:.0}, \"modem_rx\": {:.0}, \"relay_rx\": {:.0}, \"at_latency_us\": {{\"median\": {median:.1}, \"p99\": {p99:.1}, \"samples\": {n}}}}},",
+            tp.modem_tx, tp.relay_tx, tp.modem_rx, tp.relay_rx
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "\n(end to end skipped: build the release at-modem first)"
+        );
+    }
+
+    // Footprint.
+    let (sim, _) = at_bench::footprint::sim();
+    let (fw, _) = at_bench::footprint::firmware();
+    let _ = writeln!(md, "\n## RAM footprint (size_of, x86_64 host)\n");
+    md.push_str(&at_bench::footprint::markdown());
+    let _ = writeln!(
+        json,
+        "  \"footprint\": {{\"sim\": {sim}, \"firmware\": {fw}}},"
+    );
+
+    // Code size.
+    eprintln!("code size");
+    let sizes = [
+        code_size("thumbv7em-none-eabihf", false),
+        code_size("csky-ck804-none-elf", true),
+    ];
+    let _ = writeln!(
+        md,
+        "\n## Code size (firmware image, opt-level \"s\", fat LTO, panic = abort)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| target | linked .text (llvm-size) | LTO object .text |\n|---|---:|---:|"
+    );
+    let mut jsizes = Vec::new();
+    for s in &sizes {
+        let f = |v: Option<u64>| v.map_or("n/a".into(), |v| v.to_string());
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            s.target,
+            f(s.linked_text),
+            f(s.object_text)
+        );
+        jsizes.push(format!(
+            "    {{\"target\": \"{}\", \"linked_text\": {}, \"object_text\": {}}}",
+            s.target,
+            s.linked_text.map_or("null".into(), |v| v.to_string()),
+            s.object_text.map_or("null".into(), |v| v.to_string())
+        ));
+    }
+    let _ = writeln!(json, "  \"code_size\": [\n{}\n  ]\n}}", jsizes.join(",\n"));
+
+    std::fs::write(out_dir.join("results.md"), &md).expect("write results.md");
+    std::fs::write(out_dir.join("results.json"), &json).expect("write results.json");
+    println!("{md}");
+    eprintln!("wrote {}/results.md and results.json", out_dir.display());
+}

@@ -1,0 +1,277 @@
+//! End to end: the release `at-modem` (`cargo build --release -p at-platform-std`) on a
+//! TCP AT port, moving `bytes` through a real loopback TCP link in transparent mode
+//! (host -> network) and with active `+IPD` receive (network -> host), against a plain
+//! socket relay (one thread copying between two sockets) measured in the same run; and
+//! the round-trip latency of `AT` on a pty.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The release `at-modem` next to this binary's target directory.
+pub fn modem_path() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    target.join("release").join("at-modem")
+}
+
+struct Modem {
+    child: Child,
+    port_line: String,
+}
+
+impl Drop for Modem {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> Modem {
+    let path = modem_path();
+    assert!(
+        path.exists(),
+        "{path:?} missing: run `cargo build --release -p at-platform-std` first"
+    );
+    let mut child = Command::new(path)
+        .args(args)
+        .args(["--ap", "lab:secret123"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn at-modem");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut port_line = String::new();
+    while !port_line.contains("AT port:") {
+        port_line.clear();
+        assert!(
+            err.read_line(&mut port_line).expect("stderr") > 0,
+            "at-modem exited"
+        );
+    }
+    // Keep draining stderr so the modem never blocks on it.
+    thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    Modem { child, port_line }
+}
+
+/// Reads until `want` has arrived (at the end of what was read); returns everything.
+fn read_until(s: &mut impl Read, want: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(want) {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "EOF waiting for {:?}", String::from_utf8_lossy(want));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+fn cmd(s: &mut TcpStream, line: &str, want: &str) {
+    s.write_all(line.as_bytes()).expect("write");
+    read_until(s, want.as_bytes());
+}
+
+/// A booted, joined modem on a TCP AT port; returns it and the host's connection.
+fn modem_on_tcp() -> (Modem, TcpStream) {
+    let m = spawn(&["--tcp", "127.0.0.1:0"]);
+    let addr = m
+        .port_line
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .expect("tcp address in the AT port line")
+        .to_string();
+    let mut s = TcpStream::connect(addr).expect("connect to the AT port");
+    s.set_nodelay(true).ok();
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    // `ready` went out at boot, before the host connected: start with a command.
+    cmd(&mut s, "ATE0\r\n", "OK\r\n");
+    cmd(&mut s, "AT+CWJAP=\"lab\",\"secret123\"\r\n", "OK\r\n");
+    (m, s)
+}
+
+/// Reads and counts until `n` bytes arrived.
+fn drain(mut s: TcpStream, n: u64) -> u64 {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0u64;
+    while got < n {
+        let k = s.read(&mut buf).expect("read");
+        if k == 0 {
+            break;
+        }
+        got += k as u64;
+    }
+    got
+}
+
+fn write_zeros(s: &mut TcpStream, n: u64) {
+    let buf = vec![0u8; 64 * 1024];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(buf.len() as u64) as usize;
+        s.write_all(&buf[..k]).expect("write");
+        left -= k as u64;
+    }
+}
+
+/// Throughput in bytes per second of the four end-to-end runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Throughput {
+    /// Bytes moved per run.
+    pub bytes: u64,
+    /// Host -> network through at-modem in transparent mode.
+    pub modem_tx: f64,
+    /// Host -> network through the plain relay.
+    pub relay_tx: f64,
+    /// Network -> host through at-modem, active `+IPD` receive.
+    pub modem_rx: f64,
+    /// Network -> host through the plain relay.
+    pub relay_rx: f64,
+}
+
+/// A plain relay: accepts one client and copies its bytes to `to` (and `to`'s back).
+fn relay(to: std::net::SocketAddr) -> std::net::SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    thread::spawn(move || {
+        let (a, _) = l.accept().expect("accept");
+        let b = TcpStream::connect(to).expect("connect");
+        let (mut a2, mut b2) = (a.try_clone().expect("clone"), b.try_clone().expect("clone"));
+        let t = thread::spawn(move || {
+            let _ = std::io::copy(&mut b2, &mut a2);
+            let _ = a2.shutdown(Shutdown::Write);
+        });
+        let (mut a, mut b) = (a, b);
+        let _ = std::io::copy(&mut a, &mut b);
+        let _ = b.shutdown(Shutdown::Write);
+        let _ = t.join();
+    });
+    addr
+}
+
+fn modem_tx(bytes: u64) -> f64 {
+    let (_m, mut s) = modem_on_tcp();
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    cmd(&mut s, "AT+CIPMODE=1\r\n", "OK\r\n");
+    cmd(
+        &mut s,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n"),
+        "OK\r\n",
+    );
+    let (peer, _) = server.accept().expect("accept");
+    cmd(&mut s, "AT+CIPSEND\r\n", ">");
+    let start = Instant::now();
+    let reader = thread::spawn(move || drain(peer, bytes));
+    write_zeros(&mut s, bytes);
+    let got = reader.join().expect("reader");
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(got, bytes, "transparent mode lost data");
+    bytes as f64 / secs
+}
+
+fn modem_rx(bytes: u64) -> f64 {
+    let (_m, mut s) = modem_on_tcp();
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    cmd(
+        &mut s,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n"),
+        "OK\r\n",
+    );
+    let (mut peer, _) = server.accept().expect("accept");
+    let start = Instant::now();
+    let writer = thread::spawn(move || {
+        write_zeros(&mut peer, bytes);
+        peer.shutdown(Shutdown::Write).ok();
+        peer
+    });
+    // Payload is zeros: "CLOSED\r\n" can only be the engine's message.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let mut tail = Vec::new();
+    loop {
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "AT port closed");
+        total += n as u64;
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 16 {
+            tail.drain(..tail.len() - 16);
+        }
+        if total >= bytes && tail.ends_with(b"CLOSED\r\n") {
+            break;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(writer.join());
+    bytes as f64 / secs
+}
+
+fn relay_run(bytes: u64, toward_network: bool) -> f64 {
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let r = relay(server.local_addr().expect("addr"));
+    let mut host = TcpStream::connect(r).expect("connect");
+    let (mut peer, _) = server.accept().expect("accept");
+    let start = Instant::now();
+    let got = if toward_network {
+        let reader = thread::spawn(move || drain(peer, bytes));
+        write_zeros(&mut host, bytes);
+        reader.join().expect("reader")
+    } else {
+        let writer = thread::spawn(move || write_zeros(&mut peer, bytes));
+        let got = drain(host, bytes);
+        writer.join().expect("writer");
+        got
+    };
+    assert_eq!(got, bytes);
+    bytes as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Runs the four throughput runs with `bytes` each.
+pub fn throughput(bytes: u64) -> Throughput {
+    Throughput {
+        bytes,
+        relay_tx: relay_run(bytes, true),
+        modem_tx: modem_tx(bytes),
+        relay_rx: relay_run(bytes, false),
+        modem_rx: modem_rx(bytes),
+    }
+}
+
+/// `AT` round trips on a pty, in microseconds: (median, p99, samples).
+pub fn at_latency(samples: usize) -> (f64, f64, usize) {
+    let link = std::env::temp_dir().join(format!("at-bench-{}", std::process::id()));
+    let m = spawn(&["--pty", link.to_str().expect("utf-8 path")]);
+    let ok = Command::new("stty")
+        .args(["-F", link.to_str().expect("path"), "raw", "-echo"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "stty raw failed");
+    let mut pty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&link)
+        .expect("open pty");
+    pty.write_all(b"ATE0\r\n").expect("write");
+    read_until(&mut pty, b"OK\r\n");
+    let mut times = Vec::with_capacity(samples);
+    for i in 0..samples + samples / 10 {
+        let t = Instant::now();
+        pty.write_all(b"AT\r\n").expect("write");
+        read_until(&mut pty, b"OK\r\n");
+        if i >= samples / 10 {
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    drop(m);
+    let _ = std::fs::remove_file(&link);
+    times.sort_by(f64::total_cmp);
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    (pick(0.5), pick(0.99), times.len())
+}

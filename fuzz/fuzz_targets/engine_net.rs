@@ -1,0 +1,309 @@
+//! (c) The whole engine on SimPlatform: the fuzzer chooses serial chunks, commands,
+//! CIPSEND data phases, socket events (peer data, close, reset, a zero send window,
+//! injected failures), time and how many bytes the host reads per poll.
+//!
+//! Invariants: no panic; every byte written to the host belongs to a whole known item
+//! (lines, the prompt, `+IPD` frames with their declared lengths); the `+IPD` payload of
+//! a link is a prefix of what its peer sent; what each peer received is exactly the
+//! payload the host sent in CIPSEND data phases that ended in `SEND OK` (a prefix when one
+//! ended in `SEND FAIL`); the engine takes input again and answers `AT` once the host
+//! reads. Raw serial chunks have `S`/`s` masked so they cannot open data phases the
+//! tracker does not know about, and `E`/`e` so they cannot turn echo on.
+#![no_main]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use arbitrary::Arbitrary;
+use at_core::sim::{PeerId, SimOp};
+use common::{addr, advance, feed, joined, parse_output, poll, Throttled, SERVER, SERVER2};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Arbitrary, Debug)]
+enum Step {
+    Serial(Vec<u8>),
+    Start { id: u8, second: bool },
+    Close { id: u8 },
+    Send { id: u8, payload: Vec<u8> },
+    PeerData { id: u8, bytes: Vec<u8> },
+    PeerClose { id: u8 },
+    PeerReset { id: u8 },
+    Window { id: u8, n: u8 },
+    Fail(SimOp),
+    Advance(u16),
+    Budget(u8),
+    Passive(bool),
+    RecvData { id: u8, len: u16 },
+    Server(bool),
+    Client { port_server: bool },
+}
+
+struct Link {
+    peer: PeerId,
+    /// Payload the host sent and the engine confirmed (SEND OK).
+    sent: Vec<u8>,
+    /// After a SEND FAIL: at most this many more bytes may have reached the peer.
+    slack: Option<usize>,
+    /// What the peer sent (accepted by the sim).
+    peer_sent: Vec<u8>,
+    /// Set once the peer reset or closed: `+IPD` may lose the tail.
+    ended: bool,
+}
+
+struct World {
+    h: common::H,
+    w: Throttled,
+    links: [Option<Link>; 5],
+}
+
+impl World {
+    fn settle(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            advance(&mut self.h, &mut self.w, 1);
+        }
+    }
+
+    /// Polls until `pred` holds for the output after `start` (bounded).
+    fn wait_for(&mut self, start: usize, needles: &[&[u8]], max: usize) -> bool {
+        for _ in 0..max {
+            if self.seen(start, needles) {
+                return true;
+            }
+            advance(&mut self.h, &mut self.w, 10);
+        }
+        false
+    }
+
+    /// Whether any of `needles` appeared in the output since `start` (raw search: the
+    /// output since `start` may begin inside an item).
+    fn seen(&self, start: usize, needles: &[&[u8]]) -> bool {
+        let out = &self.w.out[start.saturating_sub(2)..];
+        needles
+            .iter()
+            .any(|n| out.windows(n.len()).any(|w| w == *n))
+    }
+
+    fn line(&mut self, line: &[u8]) -> usize {
+        let start = self.w.out.len();
+        feed(&mut self.h, &mut self.w, line);
+        start
+    }
+
+    fn check_peers(&mut self) {
+        for (id, l) in self.links.iter().enumerate() {
+            let Some(l) = l else { continue };
+            let got = self.h.platform.net.peer_received(l.peer);
+            match l.slack {
+                None => assert_eq!(
+                    got,
+                    l.sent.as_slice(),
+                    "link {id}: peer received other bytes than the host sent"
+                ),
+                Some(extra) => {
+                    assert!(
+                        got.starts_with(&l.sent) && got.len() <= l.sent.len() + extra,
+                        "link {id}: peer received {} bytes, host sent {} (+{extra} failed)",
+                        got.len(),
+                        l.sent.len()
+                    );
+                }
+            }
+        }
+    }
+}
+
+const FINAL: &[&[u8]] = &[
+    b"\r\nOK\r\n",
+    b"\r\nERROR\r\n",
+    b"\r\nbusy p...\r\n",
+    b"\r\nSEND OK\r\n",
+    b"\r\nSEND FAIL\r\n",
+];
+const SENT: &[&[u8]] = &[b"\r\nSEND OK\r\n", b"\r\nSEND FAIL\r\n"];
+const PROMPT: &[u8] = b"\r\nOK\r\n\r\n>";
+
+fn id_of(id: u8) -> usize {
+    usize::from(id % 5)
+}
+
+fuzz_target!(|input: (u8, Vec<Step>)| {
+    let (budget, steps) = input;
+    let mut world = World {
+        h: joined(),
+        w: Throttled::new(usize::MAX),
+        links: Default::default(),
+    };
+    let s = world.line(b"AT+CIPMUX=1\r\n");
+    assert!(world.wait_for(s, &[b"\r\nOK\r\n"], 5));
+    world.w.budget = usize::from(budget).max(1) * 8;
+    for step in steps.into_iter().take(64) {
+        match step {
+            Step::Serial(mut b) => {
+                for c in b.iter_mut() {
+                    if matches!(*c, b'S' | b's' | b'E' | b'e') {
+                        *c = b'#';
+                    }
+                }
+                b.truncate(600);
+                // A line ending now, so the masked garbage does not swallow our commands.
+                b.extend_from_slice(b"\r\n");
+                feed(&mut world.h, &mut world.w, &b);
+            }
+            Step::Start { id, second } => {
+                let id = id_of(id);
+                let (ip, port, a) = if second {
+                    ("192.168.4.11", 81, SERVER2)
+                } else {
+                    ("192.168.4.10", 80, SERVER)
+                };
+                let line = format!("AT+CIPSTART={id},\"TCP\",\"{ip}\",{port}\r\n");
+                let s = world.line(line.as_bytes());
+                let want = format!("{id},CONNECT\r\n\r\nOK\r\n");
+                let ok = world.wait_for(s, FINAL, 200);
+                if ok && world.seen(s, &[want.as_bytes()]) {
+                    if let Some(peer) = world.h.platform.net.accepted(addr(a)) {
+                        world.links[id] = Some(Link {
+                            peer,
+                            sent: Vec::new(),
+                            slack: None,
+                            peer_sent: Vec::new(),
+                            ended: false,
+                        });
+                    }
+                }
+                while world.h.platform.net.next_accepted().is_some() {}
+            }
+            Step::Close { id } => {
+                let id = id_of(id);
+                let s = world.line(format!("AT+CIPCLOSE={id}\r\n").as_bytes());
+                world.wait_for(s, FINAL, 50);
+                world.check_peers();
+                if !world.h.engine.is_busy() {
+                    if world.seen(s, &[b"\r\nOK\r\n"]) {
+                        world.links[id] = None;
+                    }
+                }
+            }
+            Step::Send { id, mut payload } => {
+                let id = id_of(id);
+                payload.truncate(3000);
+                if payload.is_empty() || world.links[id].is_none() {
+                    continue;
+                }
+                let s = world.line(format!("AT+CIPSEND={id},{}\r\n", payload.len()).as_bytes());
+                world.wait_for(s, FINAL, 100);
+                if !world.seen(s, &[PROMPT]) && !world.h.engine.in_data_mode() {
+                    continue;
+                }
+                let taken = feed(&mut world.h, &mut world.w, &payload);
+                if taken < payload.len() {
+                    // The engine stalled on a blocked link: open the window and finish.
+                    let peer = world.links[id].as_ref().unwrap().peer;
+                    world.h.platform.net.set_send_window(peer, usize::MAX);
+                    feed(&mut world.h, &mut world.w, &payload[taken..]);
+                }
+                let done = world.wait_for(s, SENT, 100);
+                if !done {
+                    let peer = world.links[id].as_ref().unwrap().peer;
+                    world.h.platform.net.set_send_window(peer, usize::MAX);
+                    world.wait_for(s, SENT, 100);
+                }
+                let ok = world.seen(s, &[b"\r\nSEND OK\r\n"]);
+                let l = world.links[id].as_mut().unwrap();
+                if ok {
+                    if l.slack.is_none() {
+                        l.sent.extend_from_slice(&payload);
+                    }
+                } else {
+                    let extra = l.slack.unwrap_or(0) + payload.len();
+                    l.slack = Some(extra);
+                }
+                world.check_peers();
+            }
+            Step::PeerData { id, bytes } => {
+                if let Some(l) = world.links[id_of(id)].as_mut() {
+                    let n = world.h.platform.net.peer_send(l.peer, &bytes);
+                    l.peer_sent.extend_from_slice(&bytes[..n]);
+                }
+            }
+            Step::PeerClose { id } => {
+                if let Some(l) = world.links[id_of(id)].as_mut() {
+                    world.h.platform.net.peer_close(l.peer);
+                    l.ended = true;
+                }
+            }
+            Step::PeerReset { id } => {
+                if let Some(l) = world.links[id_of(id)].as_mut() {
+                    world.h.platform.net.peer_reset(l.peer);
+                    l.ended = true;
+                }
+            }
+            Step::Window { id, n } => {
+                if let Some(l) = world.links[id_of(id)].as_ref() {
+                    world
+                        .h
+                        .platform
+                        .net
+                        .set_send_window(l.peer, usize::from(n) * 16);
+                }
+            }
+            Step::Fail(op) => world.h.platform.net.fail_next(op),
+            Step::Advance(ms) => advance(&mut world.h, &mut world.w, u64::from(ms)),
+            Step::Budget(b) => world.w.budget = usize::from(b).max(1),
+            Step::Passive(on) => {
+                let s = world.line(if on {
+                    b"AT+CIPRECVMODE=1\r\n"
+                } else {
+                    b"AT+CIPRECVMODE=0\r\n"
+                });
+                world.wait_for(s, FINAL, 50);
+            }
+            Step::RecvData { id, len } => {
+                let s = world.line(format!("AT+CIPRECVDATA={},{}\r\n", id_of(id), len).as_bytes());
+                world.wait_for(s, FINAL, 50);
+            }
+            Step::Server(on) => {
+                let s = world.line(if on {
+                    b"AT+CIPSERVER=1,333\r\n"
+                } else {
+                    b"AT+CIPSERVER=0\r\n"
+                });
+                world.wait_for(s, FINAL, 50);
+            }
+            Step::Client { port_server } => {
+                let port = if port_server { 333 } else { 334 };
+                let to = format!("192.168.4.2:{port}");
+                let _ = world
+                    .h
+                    .platform
+                    .net
+                    .peer_connect(addr(&to), addr("192.168.4.77:5000"));
+                poll(&mut world.h, &mut world.w);
+            }
+        }
+        // Output capacity bound (the queue is 4096 bytes): nothing beyond it is pending.
+        let _ = world.h.engine.has_output();
+        parse_output(&world.w.out);
+    }
+    // The host reads everything: the engine drains, takes input and answers AT.
+    world.w.budget = usize::MAX;
+    world.settle(20);
+    world.check_peers();
+    let s = world.w.out.len();
+    feed(&mut world.h, &mut world.w, b"\r\n");
+    // Leave any data phase the raw chunks might have opened; wait out busy commands.
+    world.wait_for(s, &[], 30);
+    let s = world.line(b"AT\r\n");
+    let ok = world.wait_for(s, &[b"\r\nOK\r\n"], 700);
+    assert!(
+        ok,
+        "no OK to AT at the end: {:?}",
+        world.w.out[s..].escape_ascii().to_string()
+    );
+    let (_, tail) = parse_output(&world.w.out);
+    assert!(
+        tail.is_empty(),
+        "incomplete output at the end: {:?}",
+        tail.escape_ascii().to_string()
+    );
+});
