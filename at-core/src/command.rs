@@ -115,6 +115,12 @@ pub trait Sink {
     fn push(&mut self, bytes: &[u8]) -> Result<(), QueueFull>;
     /// Appends formatted text, or nothing.
     fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull>;
+    /// Contiguous free space of `n` bytes at the end, to compose a message in place (for
+    /// example to receive socket data straight into it); nothing is queued until
+    /// [`commit`](Self::commit).
+    fn tail(&mut self, n: usize) -> Result<&mut [u8], QueueFull>;
+    /// Queues the first `n` bytes of the last [`tail`](Self::tail).
+    fn commit(&mut self, n: usize);
 }
 
 impl<const N: usize> Sink for crate::response::OutQueue<N> {
@@ -126,6 +132,12 @@ impl<const N: usize> Sink for crate::response::OutQueue<N> {
     }
     fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
         crate::response::OutQueue::push_fmt(self, args)
+    }
+    fn tail(&mut self, n: usize) -> Result<&mut [u8], QueueFull> {
+        crate::response::OutQueue::tail(self, n)
+    }
+    fn commit(&mut self, n: usize) {
+        crate::response::OutQueue::commit(self, n)
     }
 }
 

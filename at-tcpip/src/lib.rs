@@ -22,6 +22,7 @@ mod fmt;
 
 mod conn;
 mod dns;
+mod frame;
 mod passive;
 mod ping;
 mod recv;
@@ -120,7 +121,6 @@ pub struct TcpIp<P: NetPlatform> {
     rx_more: bool,
     /// Links have existed since the station got its address (`STATUS:4`).
     had_links: bool,
-    rx: [u8; recv::RX_CHUNK],
 }
 
 /// A command waiting for the network.
@@ -168,7 +168,6 @@ impl<P: NetPlatform> TcpIp<P> {
             sntp: sntp::Sntp::default(),
             rx_more: false,
             had_links: false,
-            rx: [0; recv::RX_CHUNK],
         }
     }
 

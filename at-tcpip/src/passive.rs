@@ -13,6 +13,8 @@ use at_core::link::{LinkState, Socket, MAX_LINKS};
 use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, UdpClientStack};
 use at_core::{Args, Context, ErrCode, Outcome};
 
+use crate::frame::{read_framed, HEADER_MAX, WIDEST_ADDR};
+use crate::recv::RX_CHUNK;
 use crate::{arg, line, TcpIp};
 
 /// Shared window for passive-mode UDP datagrams, in bytes.
@@ -189,50 +191,54 @@ impl<P: NetPlatform> TcpIp<P> {
             return exec();
         }
         // Header, data and the final OK must fit the output queue.
-        let room = ctx.out.free().saturating_sub(80);
-        let limit = want.min(room).min(self.rx.len());
+        let room = ctx.out.free().saturating_sub(HEADER_MAX + 8);
+        let limit = want.min(room).min(RX_CHUNK);
+        let dinfo = self.dinfo;
+        let header = |n: usize, from: SocketAddr, w: &mut dyn core::fmt::Write| {
+            if dinfo {
+                write!(w, "+CIPRECVDATA:{},\"{}\",{},", n, from.ip(), from.port())
+            } else {
+                write!(w, "+CIPRECVDATA:{n},")
+            }
+        };
         let Some(link) = self.links.get_mut(id) else {
             diag!("link is not valid");
             return exec();
         };
         link.ipd_reported = false;
         let remote = link.remote;
-        let (n, from) = match &mut link.socket {
+        let net = ctx.platform.net();
+        let read = match &mut link.socket {
             Socket::Tcp(s) => {
-                let mut n = 0;
-                if limit > 0 {
-                    if let Some(b) = link.stash.take() {
-                        self.rx[0] = b;
+                let stash = &mut link.stash;
+                read_framed(ctx.out, limit, b"", remote, header, true, |buf| {
+                    let mut n = 0;
+                    if let (Some(b), Some(first)) = (*stash, buf.first_mut()) {
+                        *first = b;
+                        *stash = None;
                         n = 1;
                     }
-                }
-                if n < limit {
-                    match TcpClientStack::receive(ctx.platform.net(), s, &mut self.rx[n..limit]) {
-                        Ok(k) => n += k,
-                        Err(nb::Error::WouldBlock) => {}
-                        Err(nb::Error::Other(e)) => {
-                            diag!("link {} receive failed: {:?}", id, e);
+                    if n < buf.len() {
+                        match TcpClientStack::receive(net, s, &mut buf[n..]) {
+                            Ok(k) => n += k,
+                            Err(nb::Error::WouldBlock) => {}
+                            Err(nb::Error::Other(e)) => {
+                                diag!("link {} receive failed: {:?}", id, e);
+                            }
                         }
                     }
-                }
-                (n, remote)
+                    Ok::<_, ()>((n, remote))
+                })
             }
-            Socket::Udp(_) => self
-                .udp_window
-                .take(id, &mut self.rx[..limit])
-                .unwrap_or((0, remote)),
+            Socket::Udp(_) => {
+                let window = &mut self.udp_window;
+                let guess = if dinfo { WIDEST_ADDR } else { remote };
+                read_framed(ctx.out, limit, b"", guess, header, true, |buf| {
+                    Ok::<_, ()>(window.take(id, buf).unwrap_or((0, remote)))
+                })
+            }
         };
-        let pushed = if self.dinfo {
-            ctx.out.push_fmt(format_args!(
-                "+CIPRECVDATA:{},\"{}\",{},",
-                n,
-                from.ip(),
-                from.port()
-            ))
-        } else {
-            ctx.out.push_fmt(format_args!("+CIPRECVDATA:{n},"))
-        };
-        if pushed.and_then(|()| ctx.out.push(&self.rx[..n])).is_err() {
+        if read.is_err() {
             return exec();
         }
         if let Some(link) = self.links.get_mut(id) {
@@ -274,9 +280,14 @@ impl<P: NetPlatform> TcpIp<P> {
                     }
                 }
                 Socket::Udp(s) => {
-                    while let Ok((n, from)) = UdpClientStack::receive(net, s, &mut self.rx) {
+                    // The output queue's free tail serves as the landing area: the
+                    // datagram is kept in the window, the queue is left as it was.
+                    while let Ok(buf) = ctx.out.tail(RX_CHUNK) {
+                        let Ok((n, from)) = UdpClientStack::receive(net, s, buf) else {
+                            break;
+                        };
                         link.last_activity = ctx.now;
-                        if !self.udp_window.push(id, from, &self.rx[..n]) {
+                        if !self.udp_window.push(id, from, &buf[..n.min(RX_CHUNK)]) {
                             diag!("passive UDP window full: datagram of {} bytes dropped", n);
                         }
                     }

@@ -1,16 +1,19 @@
 //! Receiving: data from the links to the host as `+IPD` messages (active mode), or raw
 //! in transparent mode, with peer closes reported as `CLOSED`.
 //!
-//! A link is read only when the output queue has room for a whole message, so a host that
-//! reads slowly holds the data in the stack's socket buffers and TCP flow control holds
-//! the peer: nothing is lost and nothing grows.
+//! A link is read only when the output queue has room for a whole message, and straight
+//! into it (see `frame`), so a host that reads slowly holds the data in the stack's socket
+//! buffers and TCP flow control holds the peer: nothing is lost, nothing grows, nothing
+//! is copied twice.
 
+use core::fmt;
 use core::net::SocketAddr;
 
 use at_core::link::{LinkState, Socket, UdpMode};
 use at_core::net::{nb, NetPlatform, TcpClientStack, UdpClientStack};
 use at_core::Context;
 
+use crate::frame::{read_framed, Framing, HEADER_MAX, WIDEST_ADDR};
 use crate::TcpIp;
 
 /// Most payload bytes read from a link at once (the W800's `+IPD` limit).
@@ -19,18 +22,16 @@ pub const RX_CHUNK: usize = 2920;
 /// Least output room worth reading a link for.
 pub const MIN_READ: usize = 512;
 
-/// Longest `+IPD` header: `\r\n+IPD,4,2920,"<ipv6>",65535:` plus the trailing `\r\n`.
-const HEADER_MAX: usize = 2 + 5 + 2 + 5 + 2 + 41 + 1 + 6 + 1 + 2;
-
 impl<P: NetPlatform> TcpIp<P> {
     /// Moves data from every connected link to the host while there is room.
     pub(crate) fn receive(&mut self, ctx: &mut Context<'_, P>) {
         // Stacks report readiness once per change (edge-triggered): after a read that
         // returned data, poll again at once until the socket says "would block".
         self.rx_more = false;
+        let (mux, dinfo, transparent) = (self.mux, self.dinfo, ctx.transparent);
         for id in 0..at_core::link::MAX_LINKS {
             // One message per link per poll keeps links fair.
-            let room = ctx.out.free().saturating_sub(HEADER_MAX);
+            let room = ctx.out.free().saturating_sub(HEADER_MAX + 2);
             let limit = room
                 .min(usize::from(ctx.system.profile.ipd_max))
                 .min(RX_CHUNK);
@@ -46,19 +47,46 @@ impl<P: NetPlatform> TcpIp<P> {
                 continue;
             }
             let net = ctx.platform.net();
-            let buf = &mut self.rx[..limit];
-            let got = match &mut link.socket {
-                Socket::Tcp(s) => match TcpClientStack::receive(net, s, buf) {
-                    Ok(0) => Err(true),
-                    Ok(n) => Ok((n, link.remote)),
-                    Err(nb::Error::WouldBlock) => Err(false),
-                    Err(nb::Error::Other(e)) => {
-                        diag!("link {} receive failed: {:?}", id, e);
-                        Err(true)
+            let remote = link.remote;
+            let ipd = |n: usize, from: SocketAddr, w: &mut dyn fmt::Write| {
+                if transparent {
+                    return Ok(());
+                }
+                match (mux, dinfo) {
+                    (false, false) => write!(w, "\r\n+IPD,{n}:"),
+                    (true, false) => write!(w, "\r\n+IPD,{id},{n}:"),
+                    (false, true) => write!(w, "\r\n+IPD,{n},\"{}\",{}:", from.ip(), from.port()),
+                    (true, true) => {
+                        write!(w, "\r\n+IPD,{id},{n},\"{}\",{}:", from.ip(), from.port())
                     }
-                },
-                Socket::Udp(s) => match UdpClientStack::receive(net, s, buf) {
-                    Ok((n, from)) => {
+                }
+            };
+            let trailer: &[u8] = if transparent { b"" } else { b"\r\n" };
+            let got = match &mut link.socket {
+                Socket::Tcp(s) => read_framed(ctx.out, limit, trailer, remote, ipd, false, |buf| {
+                    match TcpClientStack::receive(net, s, buf) {
+                        Ok(0) => Err(true),
+                        Ok(n) => Ok((n, remote)),
+                        Err(nb::Error::WouldBlock) => Err(false),
+                        Err(nb::Error::Other(e)) => {
+                            diag!("link {} receive failed: {:?}", id, e);
+                            Err(true)
+                        }
+                    }
+                }),
+                Socket::Udp(s) => {
+                    let guess = if dinfo { WIDEST_ADDR } else { remote };
+                    let got = read_framed(ctx.out, limit, trailer, guess, ipd, false, |buf| {
+                        match UdpClientStack::receive(net, s, buf) {
+                            Ok(r) => Ok(r),
+                            Err(nb::Error::WouldBlock) => Err(false),
+                            Err(nb::Error::Other(e)) => {
+                                diag!("link {} receive failed: {:?}", id, e);
+                                Err(false)
+                            }
+                        }
+                    });
+                    if let Ok((_, from)) = got {
                         match link.udp_mode {
                             UdpMode::Fixed => {}
                             UdpMode::FollowOnce => {
@@ -69,68 +97,19 @@ impl<P: NetPlatform> TcpIp<P> {
                             }
                             UdpMode::FollowAlways => link.remote = from,
                         }
-                        Ok((n, from))
                     }
-                    Err(nb::Error::WouldBlock) => Err(false),
-                    Err(nb::Error::Other(e)) => {
-                        diag!("link {} receive failed: {:?}", id, e);
-                        Err(false)
-                    }
-                },
+                    got
+                }
             };
             match got {
-                Ok((n, from)) => {
+                Ok((n, _)) => {
                     link.last_activity = ctx.now;
-                    self.rx_more = true;
-                    self.deliver(id, n, from, ctx);
+                    self.rx_more |= n > 0;
                 }
-                Err(true) => self.drop_link(id, ctx),
-                Err(false) => {}
+                Err(Framing::Read(true)) => self.drop_link(id, ctx),
+                Err(Framing::Read(false)) => {}
+                Err(Framing::Full) => return,
             }
         }
     }
-
-    /// Writes `n` received bytes of link `id` to the host.
-    fn deliver(&mut self, id: usize, n: usize, from: SocketAddr, ctx: &mut Context<'_, P>) {
-        let data = &self.rx[..n];
-        let pushed = if ctx.transparent {
-            ctx.out.push(data)
-        } else {
-            let mut header: heapless::String<HEADER_MAX> = heapless::String::new();
-            let written = match (self.mux, self.dinfo) {
-                (false, false) => core::fmt::write(&mut header, format_args!("\r\n+IPD,{n}:")),
-                (true, false) => core::fmt::write(&mut header, format_args!("\r\n+IPD,{id},{n}:")),
-                (false, true) => core::fmt::write(
-                    &mut header,
-                    format_args!("\r\n+IPD,{n},\"{}\",{}:", from.ip(), from.port()),
-                ),
-                (true, true) => core::fmt::write(
-                    &mut header,
-                    format_args!("\r\n+IPD,{id},{n},\"{}\",{}:", from.ip(), from.port()),
-                ),
-            };
-            if written.is_err() {
-                return;
-            }
-            push_all(ctx, &[header.as_bytes(), data, b"\r\n"])
-        };
-        if pushed.is_err() {
-            diag!("output queue full: {} bytes of link {} lost", n, id);
-        }
-    }
-}
-
-/// Appends pieces as one message through the context's sink.
-fn push_all<P>(
-    ctx: &mut Context<'_, P>,
-    pieces: &[&[u8]],
-) -> Result<(), at_core::response::QueueFull> {
-    let total: usize = pieces.iter().map(|p| p.len()).sum();
-    if total > ctx.out.free() {
-        return Err(at_core::response::QueueFull);
-    }
-    for p in pieces {
-        ctx.out.push(p)?;
-    }
-    Ok(())
 }

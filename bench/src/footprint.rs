@@ -4,8 +4,9 @@
 //!
 //! The engine's and the command set's fields are private, so the breakdown adds up the
 //! buffers from their declared capacities (`Engine<C, LINE = 256, OUT = 4096,
-//! DATA = 5760>`; `at_tcpip`'s `recv::RX_CHUNK` = 2920 and `passive::UDP_WINDOW` = 5760
-//! plus 32 record headers of 22 bytes) and reports the rest as "other state".
+//! DATA = 5760>`; `at_tcpip`'s `passive::UDP_WINDOW` = 5760 plus 32 record headers of 22
+//! bytes; received data goes straight into the output queue, so there is no receive
+//! buffer) and reports the rest as "other state".
 
 use core::mem::size_of;
 
@@ -18,8 +19,6 @@ use at_tcpip::TcpIp;
 
 use crate::firmware::FwPlatform;
 
-/// `at_tcpip::recv::RX_CHUNK` (private).
-pub const RX_CHUNK: usize = 2920;
 /// `at_tcpip::passive::UDP_WINDOW` plus its 32 record headers of 22 bytes (private).
 pub const UDP_WINDOW_BYTES: usize = 5760 + 32 * 22;
 /// The target.
@@ -36,7 +35,7 @@ fn rows<P: at_core::net::NetPlatform>(total: usize) -> Vec<Row> {
     let data = 5760 + size_of::<usize>();
     let tcpip = size_of::<TcpIp<P>>();
     let links = size_of::<at_core::link::LinkTable<at_tcpip::TcpOf<P>, at_tcpip::UdpOf<P>>>();
-    let engine_rest = total - line - scratch - out - data - tcpip;
+    let engine_rest = total.saturating_sub(line + scratch + out + data + tcpip);
     vec![
         ("engine: line assembler (LINE = 256)", line),
         ("engine: scratch line (LINE = 256)", scratch),
@@ -47,7 +46,6 @@ fn rows<P: at_core::net::NetPlatform>(total: usize) -> Vec<Row> {
             engine_rest,
         ),
         ("TcpIp: total", tcpip),
-        ("TcpIp: rx buffer (RX_CHUNK = 2920)", RX_CHUNK),
         (
             "TcpIp: passive UDP window (5760 + 32 x 22)",
             UDP_WINDOW_BYTES,
@@ -55,7 +53,7 @@ fn rows<P: at_core::net::NetPlatform>(total: usize) -> Vec<Row> {
         ("TcpIp: link table (6 links)", links),
         (
             "TcpIp: other state (SNTP, DNS, Wi-Fi, options, server)",
-            tcpip - RX_CHUNK - UDP_WINDOW_BYTES - links,
+            tcpip.saturating_sub(UDP_WINDOW_BYTES + links),
         ),
     ]
 }

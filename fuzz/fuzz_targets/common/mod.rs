@@ -242,8 +242,10 @@ pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
             line.escape_ascii().to_string()
         );
         assert!(
+            // Upper case (`OK`, `+CIPMUX:0`, `WIFI CONNECTED`), digits (`0,CONNECT`), or the
+            // lower-case lines of `AT+GMR` (`compile time(...)`) and `busy p...`.
             line.first()
-                .is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'+'),
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'+'),
             "unknown line shape: {:?}",
             line.escape_ascii().to_string()
         );

@@ -1,0 +1,103 @@
+//! Messages composed in place around data read straight into the output queue: the
+//! `+IPD` header, the socket's bytes and the trailing `\r\n` are written once, where the
+//! host will read them, with no intermediate buffer.
+//!
+//! The data goes after room for the longest header the message could have (the length's
+//! digits and the sender's address are known only after the read); when the real header
+//! is shorter, the data moves down by the difference, usually a few bytes.
+
+use core::fmt;
+use core::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use at_core::command::Sink;
+use at_core::response::QueueFull;
+
+/// Longest header of any message composed here.
+pub const HEADER_MAX: usize = 80;
+
+/// The longest address a header may name: for estimating, never for sending.
+pub const WIDEST_ADDR: SocketAddr = SocketAddr::new(
+    IpAddr::V6(Ipv6Addr::new(
+        0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
+    )),
+    65535,
+);
+
+/// A header being formatted.
+pub(crate) struct Header {
+    buf: [u8; HEADER_MAX],
+    len: usize,
+}
+
+impl Header {
+    fn new() -> Self {
+        Header {
+            buf: [0; HEADER_MAX],
+            len: 0,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl fmt::Write for Header {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Why a framed read queued nothing.
+pub(crate) enum Framing<E> {
+    /// Not enough room in the output queue.
+    Full,
+    /// The read failed (or had nothing).
+    Read(E),
+}
+
+impl<E> From<QueueFull> for Framing<E> {
+    fn from(_: QueueFull) -> Self {
+        Framing::Full
+    }
+}
+
+/// Reads up to `limit` bytes with `read` straight into the output queue, between the
+/// header `header(n, from)` and `trailer`, and queues the whole message. `guess` is the
+/// sender if known, else [`WIDEST_ADDR`]: the header for `guess` and `limit` must be at
+/// least as long as the real one. A read of 0 bytes queues nothing unless `keep_empty`.
+pub(crate) fn read_framed<E>(
+    out: &mut dyn Sink,
+    limit: usize,
+    trailer: &[u8],
+    guess: SocketAddr,
+    header: impl Fn(usize, SocketAddr, &mut dyn fmt::Write) -> fmt::Result,
+    keep_empty: bool,
+    read: impl FnOnce(&mut [u8]) -> Result<(usize, SocketAddr), E>,
+) -> Result<(usize, SocketAddr), Framing<E>> {
+    let mut estimate = Header::new();
+    header(limit, guess, &mut estimate).map_err(|_| Framing::Full)?;
+    let room = estimate.len;
+    let tail = out.tail(room + limit + trailer.len())?;
+    let (n, from) = read(&mut tail[room..room + limit]).map_err(Framing::Read)?;
+    let n = n.min(limit);
+    if n == 0 && !keep_empty {
+        return Ok((0, from));
+    }
+    let mut real = Header::new();
+    header(n, from, &mut real).map_err(|_| Framing::Full)?;
+    let hl = real.len;
+    if hl > room {
+        // The guess was not an upper bound: refuse rather than overwrite the data.
+        return Err(Framing::Full);
+    }
+    tail.copy_within(room..room + n, hl);
+    tail[..hl].copy_from_slice(real.as_bytes());
+    tail[hl + n..hl + n + trailer.len()].copy_from_slice(trailer);
+    out.commit(hl + n + trailer.len());
+    Ok((n, from))
+}
