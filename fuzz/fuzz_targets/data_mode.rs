@@ -165,10 +165,13 @@ fuzz_target!(|steps: Vec<Step>| {
                 "after 200 ms the peer must have every byte"
             );
         }
-        // Leave with a clean escape.
-        advance(&mut h, &mut w, 100);
-        feed(&mut h, &mut w, b"+++");
-        advance(&mut h, &mut w, 100);
+        // Leave with a clean escape, unless a `+++` too close to the guard to judge
+        // already was one.
+        if h.engine.in_data_mode() {
+            advance(&mut h, &mut w, 100);
+            feed(&mut h, &mut w, b"+++");
+            advance(&mut h, &mut w, 100);
+        }
     }
     for _ in 0..5 {
         advance(&mut h, &mut w, 20);
