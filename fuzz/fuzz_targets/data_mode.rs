@@ -186,6 +186,12 @@ fuzz_target!(|steps: Vec<Step>| {
             peer_sent.escape_ascii().to_string()
         );
     }
+    // Bytes sent after an escape the model could not judge are a partial command line:
+    // end it first (its answer, if any, is not ours to check).
+    feed(&mut h, &mut w, b"\r\n");
+    for _ in 0..5 {
+        advance(&mut h, &mut w, 20);
+    }
     let s = w.out.len();
     feed(&mut h, &mut w, b"AT\r\n");
     for _ in 0..5 {

@@ -65,13 +65,20 @@ impl World {
 
     /// Polls until `pred` holds for the output after `start` (bounded).
     fn wait_for(&mut self, start: usize, needles: &[&[u8]], max: usize) -> bool {
+        // While a command's answer is awaited the host reads freely (a line runs only
+        // once earlier output reached the host, and the harness must see the answer to
+        // keep its link table right); backpressure is exercised between commands.
+        let budget = std::mem::replace(&mut self.w.budget, usize::MAX);
+        let mut found = false;
         for _ in 0..max {
             if self.seen(start, needles) {
-                return true;
+                found = true;
+                break;
             }
             advance(&mut self.h, &mut self.w, 10);
         }
-        false
+        self.w.budget = budget;
+        found
     }
 
     /// Whether any of `needles` appeared in the output since `start` (raw search: the
@@ -84,6 +91,16 @@ impl World {
     }
 
     fn line(&mut self, line: &[u8]) -> usize {
+        // Let earlier output reach the host first, so what follows `start` answers this
+        // line (an earlier ERROR still queued would otherwise pass for its answer).
+        let budget = std::mem::replace(&mut self.w.budget, usize::MAX);
+        for _ in 0..100 {
+            if !self.h.engine.has_output() {
+                break;
+            }
+            advance(&mut self.h, &mut self.w, 1);
+        }
+        self.w.budget = budget;
         let start = self.w.out.len();
         feed(&mut self.h, &mut self.w, line);
         start
@@ -213,8 +230,10 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 let ok = world.seen(s, &[b"\r\nSEND OK\r\n"]);
                 let l = world.links[id].as_mut().unwrap();
                 if ok {
-                    if l.slack.is_none() {
-                        l.sent.extend_from_slice(&payload);
+                    match l.slack.as_mut() {
+                        // After a failure the exact prefix is unknown: widen the bound.
+                        Some(extra) => *extra = extra.saturating_add(payload.len()),
+                        None => l.sent.extend_from_slice(&payload),
                     }
                 } else {
                     let extra = l.slack.unwrap_or(0).saturating_add(payload.len());
