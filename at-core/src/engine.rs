@@ -36,6 +36,21 @@ use crate::response::{self, ErrCode, ErrSub, OutQueue};
 use crate::system::System;
 use crate::time::{Duration, Instant};
 
+/// The context a command set runs in: the engine's parts other than the command set
+/// itself, borrowed field by field.
+macro_rules! context {
+    ($engine:expr, $now:expr, $platform:expr, $transparent:expr) => {
+        Context {
+            now: $now,
+            platform: &mut *$platform,
+            system: &mut $engine.system,
+            out: &mut $engine.out,
+            deferred: &mut $engine.deferred,
+            transparent: $transparent,
+        }
+    };
+}
+
 /// Where the engine is between calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -301,14 +316,10 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         if t.leaving {
             return 0;
         }
-        match t.escape.poll(now) {
-            Some(true) => {
-                t.leaving = true;
-                self.state = State::Transparent(t);
-                return 0;
-            }
-            Some(false) => self.push_pluses(t.escape.release()),
-            None => {}
+        if self.settle_escape(&mut t.escape, now).0 {
+            t.leaving = true;
+            self.state = State::Transparent(t);
+            return 0;
         }
         let (consumed, _) = self.take_data(&mut t.escape, now, input, u64::MAX);
         if consumed > 0 {
@@ -376,18 +387,12 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         } else {
             0
         };
-        match st.escape.poll(now) {
-            Some(true) => {
-                st.cancelled = true;
-                self.state = State::Stream(st);
-                return skip;
-            }
-            Some(false) => {
-                let n = st.escape.release();
-                st.received += u64::from(n);
-                self.push_pluses(n);
-            }
-            None => {}
+        let (escaped, released) = self.settle_escape(&mut st.escape, now);
+        st.received += released;
+        if escaped {
+            st.cancelled = true;
+            self.state = State::Stream(st);
+            return skip;
         }
         let (taken, produced) =
             self.take_data(&mut st.escape, now, &input[skip..], st.len - st.received);
@@ -426,6 +431,20 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         } else {
             self.out.push(response::BUSY)
         };
+    }
+
+    /// Lets the escape detector decide at `now`: whether `+++` is complete (leave), and how
+    /// many held `+` turned out to be data (now in the data buffer).
+    fn settle_escape(&mut self, escape: &mut EscapeDetector, now: Instant) -> (bool, u64) {
+        match escape.poll(now) {
+            Some(true) => (true, 0),
+            Some(false) => {
+                let n = escape.release();
+                self.push_pluses(n);
+                (false, u64::from(n))
+            }
+            None => (false, 0),
+        }
     }
 
     fn push_pluses(&mut self, n: u8) {
@@ -512,18 +531,18 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         // when the host then takes the output, give it another turn at once: the stack
         // reports readiness only once per change, so nothing else would wake it.
         for _ in 0..4 {
-            let mut ctx = Context {
+            let mut ctx = context!(
+                self,
                 now,
-                platform: &mut *platform,
-                system: &mut self.system,
-                out: &mut self.out,
-                deferred: &mut self.deferred,
-                transparent: matches!(self.state, State::Transparent(_)),
-            };
+                platform,
+                matches!(self.state, State::Transparent(_))
+            );
             self.commands.poll(&mut ctx);
             let queued = self.out.len();
             result = result.and(self.drain(tx));
-            if self.out.len() >= queued || self.out.len() > OUT / 2 {
+            // Another turn only when the queue was too full for background work and the
+            // host has since taken enough of it.
+            if queued <= OUT / 2 || self.out.len() > OUT / 2 {
                 break;
             }
         }
@@ -546,14 +565,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                 true
             }
             State::Running(Running::Set(index)) => {
-                let mut ctx = Context {
-                    now,
-                    platform,
-                    system: &mut self.system,
-                    out: &mut self.out,
-                    deferred: &mut self.deferred,
-                    transparent: false,
-                };
+                let mut ctx = context!(self, now, platform, false);
                 let outcome = self.commands.poll_pending(index, &mut ctx);
                 match outcome {
                     Outcome::Pending => false,
@@ -613,23 +625,10 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         C: CommandSet<P>,
     {
         let mut progressed = false;
-        match st.escape.poll(now) {
-            Some(true) => st.cancelled = true,
-            Some(false) => {
-                let n = st.escape.release();
-                st.received += u64::from(n);
-                self.push_pluses(n);
-            }
-            None => {}
-        }
-        let mut ctx = Context {
-            now,
-            platform,
-            system: &mut self.system,
-            out: &mut self.out,
-            deferred: &mut self.deferred,
-            transparent: false,
-        };
+        let (escaped, released) = self.settle_escape(&mut st.escape, now);
+        st.received += released;
+        st.cancelled |= escaped;
+        let mut ctx = context!(self, now, platform, false);
         while !st.failed && !st.cancelled && self.data_len > 0 {
             // Room for a progress report after this block.
             if ctx.out.free() < 64 {
@@ -693,14 +692,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
     where
         C: CommandSet<P>,
     {
-        let mut ctx = Context {
-            now,
-            platform,
-            system: &mut self.system,
-            out: &mut self.out,
-            deferred: &mut self.deferred,
-            transparent: false,
-        };
+        let mut ctx = context!(self, now, platform, false);
         let data = &self.data[sending.sent.min(self.data_len)..self.data_len];
         match self.commands.send_data(sending.index, data, &mut ctx) {
             Ok(0) if !data.is_empty() => false,
@@ -736,25 +728,11 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         C: CommandSet<P>,
     {
         let mut progressed = false;
-        match t.escape.poll(now) {
-            Some(true) => t.leaving = true,
-            Some(false) => {
-                let n = t.escape.release();
-                self.push_pluses(n);
-            }
-            None => {}
-        }
+        t.leaving |= self.settle_escape(&mut t.escape, now).0;
         let profile = self.system.profile;
         let block = usize::from(profile.transparent_block).clamp(1, DATA);
         let idle = now.saturating_since(t.last_input) >= profile.transparent_idle;
-        let mut ctx = Context {
-            now,
-            platform,
-            system: &mut self.system,
-            out: &mut self.out,
-            deferred: &mut self.deferred,
-            transparent: true,
-        };
+        let mut ctx = context!(self, now, platform, true);
         t.blocked = false;
         while self.data_len >= block || (self.data_len > 0 && (idle || t.leaving)) {
             let n = self.data_len.min(block);
@@ -800,14 +778,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         self.system = System::factory(self.system.profile);
         self.line.reset();
         self.deferred = None;
-        let mut ctx = Context {
-            now,
-            platform,
-            system: &mut self.system,
-            out: &mut self.out,
-            deferred: &mut self.deferred,
-            transparent: false,
-        };
+        let mut ctx = context!(self, now, platform, false);
         basic::load_settings(&mut ctx);
         self.commands.restart(&mut ctx);
         let uart = self.system.uart_cur;

@@ -52,6 +52,21 @@ impl fmt::Write for Header {
     }
 }
 
+/// Writes `n` in decimal without `core::fmt`'s machinery (headers are on the data path).
+pub(crate) fn put_num(w: &mut dyn fmt::Write, mut n: usize) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    w.write_str(core::str::from_utf8(&digits[i..]).map_err(|_| fmt::Error)?)
+}
+
 /// Why a framed read queued nothing.
 pub(crate) enum Framing<E> {
     /// Not enough room in the output queue.

@@ -13,7 +13,7 @@ use at_core::link::{LinkState, Socket, UdpMode};
 use at_core::net::{nb, NetPlatform, TcpClientStack, UdpClientStack};
 use at_core::Context;
 
-use crate::frame::{read_framed, Framing, HEADER_MAX, WIDEST_ADDR};
+use crate::frame::{put_num, read_framed, Framing, HEADER_MAX, WIDEST_ADDR};
 use crate::TcpIp;
 
 /// Most payload bytes read from a link at once (the W800's `+IPD` limit).
@@ -53,8 +53,18 @@ impl<P: NetPlatform> TcpIp<P> {
                     return Ok(());
                 }
                 match (mux, dinfo) {
-                    (false, false) => write!(w, "\r\n+IPD,{n}:"),
-                    (true, false) => write!(w, "\r\n+IPD,{id},{n}:"),
+                    (false, false) => {
+                        w.write_str("\r\n+IPD,")?;
+                        put_num(w, n)?;
+                        w.write_str(":")
+                    }
+                    (true, false) => {
+                        w.write_str("\r\n+IPD,")?;
+                        put_num(w, id)?;
+                        w.write_str(",")?;
+                        put_num(w, n)?;
+                        w.write_str(":")
+                    }
                     (false, true) => write!(w, "\r\n+IPD,{n},\"{}\",{}:", from.ip(), from.port()),
                     (true, true) => {
                         write!(w, "\r\n+IPD,{id},{n},\"{}\",{}:", from.ip(), from.port())
