@@ -327,3 +327,26 @@ impl Host {
         }
     }
 }
+
+/// Waits (bounded) for the module to connect to `listener`; the accepted stream reads and
+/// writes with a bound of [`PATIENCE`].
+pub fn accept_peer(listener: &std::net::TcpListener) -> std::net::TcpStream {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(PATIENCE.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+    let ready = poll(&mut fds, ms).expect("poll listener");
+    assert!(ready > 0, "the module never connected");
+    let (s, _) = listener.accept().expect("accept");
+    s.set_read_timeout(Some(PATIENCE)).expect("read timeout");
+    s.set_write_timeout(Some(PATIENCE)).expect("write timeout");
+    s
+}
+
+/// A second handle on a pty modem's AT port, for a thread that writes while the test
+/// reads.
+pub fn port_writer(modem: &Modem) -> File {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
+        .open(modem.dir.path().join("at0"))
+        .expect("open the AT port for writing")
+}

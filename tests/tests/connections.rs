@@ -6,11 +6,9 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use at_e2e_tests::{Host, Modem, PATIENCE};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use at_e2e_tests::{accept_peer, Host, Modem, PATIENCE};
 
 const QUIET: Duration = Duration::from_millis(100);
 
@@ -95,17 +93,6 @@ fn listener_v6() -> (TcpListener, u16) {
     let l = TcpListener::bind("[::1]:0").expect("bind ::1");
     let port = l.local_addr().unwrap().port();
     (l, port)
-}
-
-/// Waits (bounded) for the module to connect; the accepted stream reads with a bound.
-fn accept(l: &TcpListener) -> TcpStream {
-    let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
-    let ms = PollTimeout::try_from(PATIENCE.as_millis() as i32).unwrap();
-    let ready = poll(&mut fds, ms).expect("poll listener");
-    assert!(ready > 0, "the module never connected");
-    let (s, _) = l.accept().expect("accept");
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    s
 }
 
 /// A port nothing listens on (bound and released at once).
@@ -305,7 +292,7 @@ fn cwqap_closes_open_links() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     host.chat(
         b"AT+CWQAP\r\n",
         b"\r\nOK\r\n\r\nWIFI DISCONNECT\r\n\r\nCLOSED\r\n",
@@ -382,7 +369,7 @@ fn cipstart_takes_the_optional_keepalive_and_local_ip() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port},60,\"127.0.0.1\"\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let peer = accept(&l);
+    let peer = accept_peer(&l);
     assert_eq!(peer.peer_addr().unwrap().ip(), Ipv4Addr::LOCALHOST);
     host.chat(b"AT+CIPCLOSE\r\n", b"CLOSED\r\n\r\nOK\r\n");
     // An omitted keep-alive keeps its position.
@@ -390,7 +377,7 @@ fn cipstart_takes_the_optional_keepalive_and_local_ip() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port},,\"127.0.0.1\"\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let _peer = accept(&l);
+    let _peer = accept_peer(&l);
 }
 
 #[test]
@@ -401,7 +388,7 @@ fn peer_close_is_reported_and_frees_the_link() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let peer = accept(&l);
+    let peer = accept_peer(&l);
     drop(peer);
     host.expect(b"\r\nCLOSED\r\n");
     host.chat(b"AT+CIPSTATE?\r\n", b"\r\nOK\r\n");
@@ -411,7 +398,7 @@ fn peer_close_is_reported_and_frees_the_link() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let _peer = accept(&l);
+    let _peer = accept_peer(&l);
 }
 
 #[test]
@@ -422,7 +409,7 @@ fn data_then_close_in_one_burst_gives_ipd_then_closed() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     // Corked, the data leaves with the FIN in one segment: both are there at once.
     socket2::SockRef::from(&peer).set_tcp_cork(true).unwrap();
     peer.write_all(b"bye").unwrap();
@@ -440,7 +427,7 @@ fn a_burst_larger_than_one_ipd_arrives_whole() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     let data: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
     peer.write_all(&data).unwrap();
     expect_ipd_stream(&mut host, "\r\n+IPD,", &data);
@@ -456,7 +443,7 @@ fn cipsend_takes_the_maximum_5760_bytes() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     let data: Vec<u8> = (0..5760u32).map(|i| (i % 251) as u8).collect();
     cipsend(&mut host, "5760", &data);
     assert_eq!(read_n(&mut peer, 5760), data);
@@ -477,12 +464,12 @@ fn multi_mode_two_links_report_ids_state_and_close_all() {
         format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{a}\r\n").as_bytes(),
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
-    let mut pa = accept(&la);
+    let mut pa = accept_peer(&la);
     host.chat(
         format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{b}\r\n").as_bytes(),
         b"1,CONNECT\r\n\r\nOK\r\n",
     );
-    let mut pb = accept(&lb);
+    let mut pb = accept_peer(&lb);
     let (la_port, lb_port) = (
         pa.peer_addr().unwrap().port(),
         pb.peer_addr().unwrap().port(),
@@ -551,7 +538,7 @@ fn cipclose_one_id_leaves_the_others() {
             format!("{id},CONNECT\r\n\r\nOK\r\n").as_bytes(),
         );
     }
-    let mut peers: Vec<TcpStream> = (0..3).map(|_| accept(&l)).collect();
+    let mut peers: Vec<TcpStream> = (0..3).map(|_| accept_peer(&l)).collect();
     host.chat(b"AT+CIPCLOSE=1\r\n", b"1,CLOSED\r\n\r\nOK\r\n");
     // Link 1 is the accepted stream whose port is no longer listed.
     host.send(b"AT+CIPSTATE?\r\n");
@@ -593,7 +580,7 @@ fn cipstartex_takes_the_lowest_free_id() {
         format!("AT+CIPSTARTEX=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let _p = accept(&l);
+    let _p = accept_peer(&l);
     host.chat(b"AT+CIPCLOSE\r\n", b"CLOSED\r\n\r\nOK\r\n");
 
     host.chat(b"AT+CIPMUX=1\r\n", b"\r\nOK\r\n");
@@ -604,18 +591,18 @@ fn cipstartex_takes_the_lowest_free_id() {
             ex.as_bytes(),
             format!("{id},CONNECT\r\n\r\nOK\r\n").as_bytes(),
         );
-        peers.push(accept(&l));
+        peers.push(accept_peer(&l));
     }
     host.chat(b"AT+CIPCLOSE=1\r\n", b"1,CLOSED\r\n\r\nOK\r\n");
     host.chat(ex.as_bytes(), b"1,CONNECT\r\n\r\nOK\r\n");
-    peers.push(accept(&l));
+    peers.push(accept_peer(&l));
     host.chat(
         format!("AT+CIPSTART=4,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"4,CONNECT\r\n\r\nOK\r\n",
     );
-    peers.push(accept(&l));
+    peers.push(accept_peer(&l));
     host.chat(ex.as_bytes(), b"3,CONNECT\r\n\r\nOK\r\n");
-    peers.push(accept(&l));
+    peers.push(accept_peer(&l));
     // All five ids in use.
     host.chat(ex.as_bytes(), b"\r\nERROR\r\n");
     host.chat(
@@ -633,12 +620,12 @@ fn peer_close_and_peer_reset_are_reported_unsolicited() {
         format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
-    let p0 = accept(&l);
+    let p0 = accept_peer(&l);
     host.chat(
         format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"1,CONNECT\r\n\r\nOK\r\n",
     );
-    let p1 = accept(&l);
+    let p1 = accept_peer(&l);
     drop(p1);
     host.expect(b"\r\n1,CLOSED\r\n");
     reset(p0);
@@ -716,7 +703,7 @@ fn cipstart_refusals_have_exact_codes_and_change_nothing() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{p},7200\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let _peer = accept(&l);
+    let _peer = accept_peer(&l);
     // Busy: the only single-mode link is open.
     refused(
         &mut host,
@@ -731,7 +718,7 @@ fn cipstart_refusals_have_exact_codes_and_change_nothing() {
         format!("AT+CIPSTART=2,\"TCP\",\"127.0.0.1\",{p}\r\n").as_bytes(),
         b"2,CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer2 = accept(&l);
+    let mut peer2 = accept_peer(&l);
     let local2 = peer2.peer_addr().unwrap().port();
     refused(
         &mut host,
@@ -816,7 +803,7 @@ fn refused_connection_is_error() {
         format!("AT+CIPSTART=3,\"TCP\",\"127.0.0.1\",{good}\r\n").as_bytes(),
         b"3,CONNECT\r\n\r\nOK\r\n",
     );
-    let _p = accept(&l);
+    let _p = accept_peer(&l);
     host.expect_silence(QUIET);
 }
 
@@ -831,7 +818,7 @@ fn cipsend_refusals_have_exact_codes() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     refused(&mut host, "AT+CIPSEND=0", invalid(0));
     refused(&mut host, "AT+CIPSEND=5761", invalid(0));
     refused(&mut host, "AT+CIPSEND=\"5\"", type_mismatch(0));
@@ -849,7 +836,7 @@ fn cipsend_refusals_have_exact_codes() {
         format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
-    let _peer = accept(&l);
+    let _peer = accept_peer(&l);
     refused(&mut host, "AT+CIPSEND=0,0", invalid(1));
     refused(&mut host, "AT+CIPSEND=0,5761", invalid(1));
     refused(&mut host, "AT+CIPSEND=1,5", EXEC_FAILED);
@@ -1052,7 +1039,7 @@ fn cipsend_with_an_address_sends_to_that_udp_peer() {
         format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{tport}\r\n").as_bytes(),
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
-    let _p = accept(&l);
+    let _p = accept_peer(&l);
     host.chat(
         format!("AT+CIPSEND=0,5,\"127.0.0.1\",{oport}\r\n").as_bytes(),
         b"\r\nERROR\r\n",
@@ -1076,7 +1063,7 @@ fn tcpv6_and_udpv6_links_to_loopback() {
         format!("AT+CIPSTART=0,\"TCPv6\",\"::1\",{port}\r\n").as_bytes(),
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     let lport = peer.peer_addr().unwrap().port();
     host.chat(
         format!("AT+CIPSTART=1,\"UDPv6\",\"::1\",{uport}\r\n").as_bytes(),
@@ -1130,7 +1117,7 @@ fn cipv6_0_refuses_ipv6_links() {
         format!("AT+CIPSTART=\"TCPv6\",\"::1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let _p = accept(&l);
+    let _p = accept_peer(&l);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1205,7 +1192,7 @@ fn server_clients_and_client_links_share_the_ids() {
         format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{lport}\r\n").as_bytes(),
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
-    let _p = accept(&l);
+    let _p = accept_peer(&l);
     host.chat(
         format!("AT+CIPSERVER=1,{port}\r\n").as_bytes(),
         b"\r\nOK\r\n",
@@ -1220,7 +1207,7 @@ fn server_clients_and_client_links_share_the_ids() {
         format!("AT+CIPSTARTEX=\"TCP\",\"127.0.0.1\",{lport}\r\n").as_bytes(),
         b"2,CONNECT\r\n\r\nOK\r\n",
     );
-    let _p2 = accept(&l);
+    let _p2 = accept_peer(&l);
 }
 
 #[test]
@@ -1324,7 +1311,7 @@ fn sysmsg_2_reports_link_conn_instead_of_connect() {
         format!("\r\n+LINK_CONN:0,0,\"TCP\",1,\"127.0.0.1\",{cport},{port}\r\n").as_bytes(),
     );
     host.send(format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{lport}\r\n").as_bytes());
-    let p = accept(&l);
+    let p = accept_peer(&l);
     let local = p.peer_addr().unwrap().port();
     host.expect(
         format!("+LINK_CONN:0,1,\"TCP\",0,\"127.0.0.1\",{lport},{local}\r\n\r\nOK\r\n").as_bytes(),
@@ -1381,12 +1368,12 @@ fn unsolicited_ipd_may_come_between_the_prompt_and_the_payload() {
         format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"0,CONNECT\r\n\r\nOK\r\n",
     );
-    let mut p0 = accept(&l);
+    let mut p0 = accept_peer(&l);
     host.chat(
         format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"1,CONNECT\r\n\r\nOK\r\n",
     );
-    let mut p1 = accept(&l);
+    let mut p1 = accept_peer(&l);
     host.chat(b"AT+CIPSEND=0,4\r\n", b"\r\nOK\r\n\r\n>");
     p1.write_all(b"abc").unwrap();
     host.expect(b"\r\n+IPD,1,3:abc\r\n");
@@ -1476,7 +1463,7 @@ fn transparent_mode_needs_a_single_link_and_moves_raw_bytes() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     // A length is for normal transmission only.
     host.chat(b"AT+CIPSEND=3\r\n", b"\r\nERROR\r\n");
     host.chat(b"AT+CIPSEND\r\n", b"\r\nOK\r\n\r\n>");
@@ -1541,7 +1528,7 @@ fn ciptcpopt_query_defaults_and_set_on_an_open_link() {
         format!("AT+CIPSTART=1,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"1,CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     host.chat(b"AT+CIPTCPOPT=1,0,1,5000,60\r\n", b"\r\nOK\r\n");
     // Omitted fields keep their values.
     host.chat(b"AT+CIPTCPOPT=1,,,,120\r\n", b"\r\nOK\r\n");
@@ -1565,7 +1552,7 @@ fn ciptcpopt_query_defaults_and_set_on_an_open_link() {
         format!("AT+CIPSTART=2,\"TCP\",\"127.0.0.1\",{port},300\r\n").as_bytes(),
         b"2,CONNECT\r\n\r\nOK\r\n",
     );
-    let _p2 = accept(&l);
+    let _p2 = accept_peer(&l);
     host.chat(
         b"AT+CIPTCPOPT?\r\n",
         b"+CIPTCPOPT:0,-1,0,0,0\r\n+CIPTCPOPT:1,-1,0,0,0\r\n\
@@ -1588,7 +1575,7 @@ mod in_process {
     use at_tcpip::TcpIp;
     use mio::{Events, Poll, Token};
 
-    use super::{accept, PATIENCE};
+    use super::{accept_peer, PATIENCE};
 
     type Modem = Harness<TcpIp<StdPlatform>, StdPlatform>;
 
@@ -1652,7 +1639,7 @@ mod in_process {
             format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         );
         assert_eq!(String::from_utf8_lossy(&out), "CONNECT\r\n\r\nOK\r\n");
-        let _peer = accept(&l);
+        let _peer = accept_peer(&l);
 
         let o = options(&mut h, 0);
         assert_eq!(o.linger, None, "SO_LINGER off by default");
@@ -1702,7 +1689,7 @@ mod in_process {
             format!("AT+CIPSTART=3,\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         );
         assert_eq!(String::from_utf8_lossy(&out), "3,CONNECT\r\n\r\nOK\r\n");
-        let _peer = accept(&l);
+        let _peer = accept_peer(&l);
         let o = options(&mut h, 3);
         assert!(o.nodelay);
         assert!(o.keepalive);
@@ -1714,7 +1701,7 @@ mod in_process {
             format!("AT+CIPSTART=4,\"TCP\",\"127.0.0.1\",{port},90\r\n").as_bytes(),
         );
         assert_eq!(String::from_utf8_lossy(&out), "4,CONNECT\r\n\r\nOK\r\n");
-        let _peer4 = accept(&l);
+        let _peer4 = accept_peer(&l);
         let o = options(&mut h, 4);
         assert!(o.keepalive);
         assert_eq!(o.keepalive_idle, Duration::from_secs(90));

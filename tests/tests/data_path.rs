@@ -13,17 +13,15 @@
 //! `DATA_PATH_TRACE_DIR=<dir>` makes every modem write a `--trace` file named after its
 //! test into `<dir>` (large for the bulk tests; tracing also slows the modem down).
 
-use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use at_e2e_tests::{Host, Modem, PATIENCE};
+use at_e2e_tests::{port_writer, Host, Modem, PATIENCE};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 const MIB: usize = 1024 * 1024;
@@ -134,15 +132,6 @@ fn join(extra: &[&str]) -> (Modem, Host) {
         b"WIFI CONNECTED\r\nWIFI GOT IP\r\n\r\nOK\r\n",
     );
     (modem, host)
-}
-
-/// A second handle on the modem's AT port, for a thread that writes while the test reads.
-fn port_writer(modem: &Modem) -> File {
-    OpenOptions::new()
-        .write(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
-        .open(modem.dir.path().join("at0"))
-        .expect("open the AT port for writing")
 }
 
 fn listen() -> TcpListener {

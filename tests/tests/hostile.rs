@@ -14,18 +14,14 @@
 //! of the peers' writes; every other wait ends as soon as the bytes are there.
 
 use std::collections::hash_map::DefaultHasher;
-use std::fs::{File, OpenOptions};
 use std::hash::Hasher;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use at_e2e_tests::{Host, Modem, PATIENCE};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use at_e2e_tests::{accept_peer, port_writer, Host, Modem, PATIENCE};
 
 const LIMIT_KIB: u64 = 8 * 1024;
 
@@ -230,31 +226,10 @@ fn joined() -> (Modem, Host) {
     (m, host)
 }
 
-/// A second handle on the modem's AT port, for a thread that writes while the test reads.
-fn port_writer(m: &Modem) -> File {
-    OpenOptions::new()
-        .write(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
-        .open(m.dir.path().join("at0"))
-        .expect("open the AT port for writing")
-}
-
 fn listen() -> (TcpListener, u16) {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1");
     let port = l.local_addr().unwrap().port();
     (l, port)
-}
-
-/// Waits (bounded) for the module to connect; the stream reads and writes with a bound.
-fn accept(l: &TcpListener) -> TcpStream {
-    let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
-    let ms = PollTimeout::try_from(PATIENCE.as_millis() as i32).unwrap();
-    let ready = poll(&mut fds, ms).expect("poll listener");
-    assert!(ready > 0, "the module never connected");
-    let (s, _) = l.accept().expect("accept");
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    s.set_write_timeout(Some(PATIENCE)).unwrap();
-    s
 }
 
 /// `AT+CIPSTART=<id>,"TCP","127.0.0.1",<port>` in multi-connection mode; the peer's end.
@@ -264,7 +239,7 @@ fn open_link(host: &mut Host, id: usize, l: &TcpListener) -> TcpStream {
         format!("AT+CIPSTART={id},\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         format!("{id},CONNECT\r\n\r\nOK\r\n").as_bytes(),
     );
-    accept(l)
+    accept_peer(l)
 }
 
 /// Asserts the module closed the connection: end of stream or reset, within the bound.
@@ -652,7 +627,7 @@ fn a_plus_storm_in_transparent_mode_is_data_and_a_guarded_plus_leaves() {
         format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n").as_bytes(),
         b"CONNECT\r\n\r\nOK\r\n",
     );
-    let mut peer = accept(&l);
+    let mut peer = accept_peer(&l);
     host.chat(b"AT+CIPSEND\r\n", b"\r\nOK\r\n\r\n>");
     let before = rss_kib(&m);
     let mut reader = peer.try_clone().unwrap();
