@@ -73,8 +73,11 @@ pub enum Socket<T, U> {
 /// Where a link is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LinkState {
-    /// `AT+CIPSTART` is connecting (or resolving, or handshaking).
+    /// `AT+CIPSTART` is resolving or connecting.
     Connecting,
+    /// TCP is connected; the TLS handshake of an SSL link is under way (an SSL server's
+    /// client is announced only after it).
+    Handshaking,
     /// Usable.
     Connected,
     /// The peer closed; data still buffered for the host may be read (passive mode)

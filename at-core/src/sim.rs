@@ -74,6 +74,8 @@ pub const UDP_GROUPS: usize = 4;
 pub const DNS_HOSTS: usize = 8;
 /// Longest host name in the DNS table, in bytes.
 pub const DNS_NAME_MAX: usize = 64;
+/// Longest TLS description ([`SimNet::tls_begin`]) kept per connection, in bytes.
+pub const TLS_NOTE_MAX: usize = 192;
 /// Access points a [`SimStation`] knows.
 pub const STATION_APS: usize = 8;
 /// Longest access point password, in bytes.
@@ -175,6 +177,8 @@ pub enum SimOp {
     UdpReceive,
     /// Both `Dns` lookups.
     Dns,
+    /// A TLS handshake ([`SimNet::tls_progress`]): it fails on its next step.
+    TlsHandshake,
 }
 
 macro_rules! handle {
@@ -274,6 +278,19 @@ struct TcpSlot {
     window: usize,
     peer_fin: bool,
     reset: bool,
+    tls: SimTls,
+    tls_note: String<TLS_NOTE_MAX>,
+}
+
+/// The simulated TLS layer of one connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SimTls {
+    #[default]
+    Off,
+    /// Handshaking; that many more steps answer `WouldBlock`.
+    Handshaking(u8),
+    Up,
+    Failed,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -286,6 +303,13 @@ struct UdpSlot {
     groups: Vec<IpAddr, UDP_GROUPS>,
     queue: Deque<(SocketAddr, u16), UDP_QUEUE_DATAGRAMS>,
     bytes: Vec<u8, UDP_QUEUE_BYTES>,
+}
+
+impl SimTls {
+    /// Plaintext may flow: no TLS, or TLS with its handshake done.
+    fn carries_data(self) -> bool {
+        matches!(self, SimTls::Off | SimTls::Up)
+    }
 }
 
 /// `bound` (a socket's address) takes traffic for `ip`: same family, unspecified or equal.
@@ -331,6 +355,7 @@ pub struct SimNet {
     dns_delay: u8,
     dns_left: Option<u8>,
     connect_delay: u8,
+    tls_delay: u8,
     faults: u16,
     seq: u32,
     port_offset: u16,
@@ -352,6 +377,67 @@ impl SimNet {
     /// it resolves (default 0; numeric addresses resolve at once).
     pub fn set_dns_delay(&mut self, polls: u8) {
         self.dns_delay = polls;
+    }
+
+    /// Every TLS handshake from now on answers `WouldBlock` `polls` times before it
+    /// completes (default 0).
+    pub fn set_tls_delay(&mut self, polls: u8) {
+        self.tls_delay = polls;
+    }
+
+    /// Starts the simulated TLS layer on a connected socket. The simulation carries
+    /// plaintext; `note` is whatever the TLS adapter wants a test to see of its
+    /// configuration ([`SimNet::peer_tls`]), cut to [`TLS_NOTE_MAX`] bytes. This is the
+    /// hook a TLS boundary over the simulation is built on.
+    pub fn tls_begin(&mut self, socket: SimTcp, note: &str) -> Result<(), SimError> {
+        let delay = self.tls_delay;
+        let slot = self.tcp_slot(socket)?;
+        if slot.state != TcpState::Connected || slot.tls != SimTls::Off {
+            return Err(SimError::InvalidState);
+        }
+        slot.tls = SimTls::Handshaking(delay);
+        slot.tls_note.clear();
+        for c in note.chars() {
+            if slot.tls_note.push(c).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One step of a handshake started by [`SimNet::tls_begin`]: `WouldBlock` for the
+    /// configured delay, then `Ok` (also on later calls); a planted
+    /// [`SimOp::TlsHandshake`] fault fails it for good.
+    pub fn tls_progress(&mut self, socket: SimTcp) -> nb::Result<(), SimError> {
+        self.tcp_slot(socket)?;
+        let fault = self.take_fault(SimOp::TlsHandshake);
+        let slot = self.tcp_slot(socket)?;
+        if slot.reset {
+            slot.tls = SimTls::Failed;
+            return Err(SimError::Reset.into());
+        }
+        match slot.tls {
+            SimTls::Up => Ok(()),
+            SimTls::Handshaking(_) if fault.is_err() => {
+                slot.tls = SimTls::Failed;
+                Err(SimError::Injected.into())
+            }
+            SimTls::Handshaking(left @ 1..) => {
+                slot.tls = SimTls::Handshaking(left - 1);
+                Err(nb::Error::WouldBlock)
+            }
+            SimTls::Handshaking(0) => {
+                slot.tls = SimTls::Up;
+                Ok(())
+            }
+            SimTls::Off | SimTls::Failed => Err(SimError::InvalidState.into()),
+        }
+    }
+
+    /// The TLS description of a connection whose handshake completed.
+    pub fn peer_tls(&self, peer: PeerId) -> Option<&str> {
+        let slot = self.peer_slot(peer)?;
+        (slot.tls == SimTls::Up).then_some(slot.tls_note.as_str())
     }
 
     /// The next call of `op` fails with [`SimError::Injected`] (planting twice before it
@@ -816,7 +902,7 @@ impl TcpClientStack for SimNet {
         self.tcp_slot(*socket)?;
         self.take_fault(SimOp::TcpSend)?;
         let slot = self.tcp_slot(*socket)?;
-        if slot.state != TcpState::Connected {
+        if slot.state != TcpState::Connected || !slot.tls.carries_data() {
             return Err(SimError::NotConnected.into());
         }
         if slot.reset {
@@ -841,7 +927,7 @@ impl TcpClientStack for SimNet {
         self.tcp_slot(*socket)?;
         self.take_fault(SimOp::TcpReceive)?;
         let slot = self.tcp_slot(*socket)?;
-        if slot.state != TcpState::Connected {
+        if slot.state != TcpState::Connected || !slot.tls.carries_data() {
             return Err(SimError::NotConnected.into());
         }
         if slot.reset {

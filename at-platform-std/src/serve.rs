@@ -20,7 +20,7 @@ use crate::store::FileStore;
 use crate::trace::Trace;
 
 /// The command sets the emulated module serves.
-pub type Commands = (at_tcpip::TcpIp<StdPlatform>, at_ssl::Ssl);
+pub type Commands = at_tcpip::TcpIp<StdPlatform>;
 
 /// Largest chunk of host input held while the engine has not taken it.
 const INPUT_CAPACITY: usize = 4096;

@@ -870,6 +870,9 @@ impl TcpExt for StdStack {
     }
 }
 
+/// TLS comes in the next change.
+impl at_ssl::TlsStack for StdStack {}
+
 impl UdpClientStack for StdStack {
     type UdpSocket = UdpHandle;
     type Error = NetError;

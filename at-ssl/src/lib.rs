@@ -1,38 +1,27 @@
 //! # at-ssl
 //!
-//! SSL links and the SSL client settings of the W800 "TCP/IP AT" specification
-//! (`AT+CIPSSLCCONF`, `AT+CIPSSLCCN`, `AT+CIPSSLCSNI`, `AT+CIPSSLCALPN`,
-//! `AT+CIPSSLCPSK`) and the TLS boundary a platform implements.
+//! SSL links for the AT engine: the TLS boundary a platform implements ([`TlsStack`]),
+//! the certificate store it reads ([`Pki`]), and the SSL client settings of the W800
+//! "TCP/IP AT" specification with their commands (`AT+CIPSSLCCONF`, `AT+CIPSSLCCN`,
+//! `AT+CIPSSLCSNI`, `AT+CIPSSLCALPN`, `AT+CIPSSLCPSK`: [`SslSettings`]).
 //!
-//! Deliberately missing so far: all of it. The crate exists so the workspace has its
-//! final shape; [`Ssl`] is an empty [`at_core::CommandSet`] until the SSL work lands, and
-//! a module built with it answers the SSL commands with `ERROR`.
-#![no_std]
+//! The TCP/IP command set (`at-tcpip`) uses this crate for `AT+CIPSTART="SSL",...` and
+//! `AT+CIPSERVER=1,<port>,"SSL"`: it opens the TCP connection, starts TLS on it with the
+//! link id's settings, and keeps the link "connecting" until the handshake finishes.
+//! The SSL commands share `AT+CIPMUX` with the TCP/IP set, so they are listed in its
+//! command table and executed here.
+//!
+//! [`at_core::sim::SimNet`] implements [`TlsStack`] with a
+//! simulated handshake, so the engine's SSL paths run in deterministic tests.
+#![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-use at_core::{Args, CommandInfo, CommandSet, Context, ErrCode, Form, Outcome, Platform};
+pub mod pki;
+pub mod settings;
+mod sim;
+pub mod tls;
 
-/// The SSL command set (empty for now, see the crate documentation).
-#[derive(Clone, Debug, Default)]
-pub struct Ssl;
-
-impl<P: Platform> CommandSet<P> for Ssl {
-    fn len(&self) -> usize {
-        0
-    }
-
-    fn info(&self, _index: usize) -> Option<&'static CommandInfo> {
-        None
-    }
-
-    fn execute(
-        &mut self,
-        _index: usize,
-        _form: Form,
-        _args: &Args<'_>,
-        _ctx: &mut Context<'_, P>,
-    ) -> Outcome {
-        Outcome::Error(ErrCode::EXEC)
-    }
-}
+pub use pki::{Identity, Pki};
+pub use settings::{LinkSettings, SslCommand, SslSettings, SSL_COMMANDS};
+pub use tls::{AuthMode, ClientConfig, Psk, ServerConfig, TlsError, TlsStack};

@@ -13,9 +13,12 @@ use at_core::net::{
 };
 use at_core::system::SYSMSG_LINK_CONN;
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Form, Instant, Outcome};
+use at_ssl::TlsStack;
 
 use crate::dns::Pref;
-use crate::{arg, keys, line, Pending, TcpIp, TcpOpts, CONNECT_TIMEOUT_MS, HOST_MAX};
+use crate::{
+    arg, keys, line, Pending, TcpIp, TcpOpts, CONNECT_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, HOST_MAX,
+};
 
 /// What `prepare_send` found: link id, length, and a UDP peer name still to resolve.
 type Prepared = (usize, u64, Option<(heapless::String<HOST_MAX>, u16)>);
@@ -82,7 +85,7 @@ pub(crate) fn decode_tcpopts(bytes: &[u8], opts: &mut [TcpOpts; MAX_LINKS]) {
     }
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn set_ipv6(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
         arg!(args.count(1, 1));
         let on = arg!(args.int(0, 0..=1)) == 1;
@@ -202,7 +205,11 @@ impl<P: NetPlatform> TcpIp<P> {
             udp_local_port: None,
             udp_mode: UdpMode::Fixed,
             remote: None,
-            deadline: ctx.now + Duration::from_millis(CONNECT_TIMEOUT_MS),
+            deadline: ctx.now
+                + Duration::from_millis(match ty.transport {
+                    Transport::Ssl => CONNECT_TIMEOUT_MS + HANDSHAKE_TIMEOUT_MS,
+                    _ => CONNECT_TIMEOUT_MS,
+                }),
         };
         let local_ip_index;
         match ty.transport {
@@ -233,10 +240,6 @@ impl<P: NetPlatform> TcpIp<P> {
                     Err(_) => return ArgError::Invalid(local_ip_index as u8).into(),
                 }
             }
-        }
-        if ty.transport == Transport::Ssl {
-            diag!("SSL links are not supported yet");
-            return exec();
         }
         if ty.ipv6 && !self.ipv6 {
             diag!("IPv6 is disabled (AT+CIPV6=0)");
@@ -301,31 +304,17 @@ impl<P: NetPlatform> TcpIp<P> {
                 return outcome;
             }
         }
-        let Some(link) = self.links.get_mut(start.id) else {
-            return exec();
-        };
-        if link.state == LinkState::Connecting {
-            let Socket::Tcp(socket) = &mut link.socket else {
+        match self.advance_link(start.id, remote, &start.host, ctx) {
+            Ok(()) => {}
+            Err(nb::Error::WouldBlock) => {
+                self.pending = Pending::Start(start);
+                return Outcome::Pending;
+            }
+            Err(nb::Error::Other(())) => {
+                if let Some(link) = self.links.remove(start.id) {
+                    self.release(link, ctx);
+                }
                 return exec();
-            };
-            match TcpClientStack::connect(ctx.platform.net(), socket, remote) {
-                Ok(()) => {
-                    link.state = LinkState::Connected;
-                    link.local_port =
-                        TcpExt::tcp_local_addr(ctx.platform.net(), socket).map_or(0, |a| a.port());
-                    link.last_activity = ctx.now;
-                }
-                Err(nb::Error::WouldBlock) => {
-                    self.pending = Pending::Start(start);
-                    return Outcome::Pending;
-                }
-                Err(nb::Error::Other(e)) => {
-                    diag!("connect to {} failed: {:?}", remote, e);
-                    if let Some(link) = self.links.remove(start.id) {
-                        self.release(link, ctx);
-                    }
-                    return exec();
-                }
             }
         }
         self.had_links = true;
@@ -368,34 +357,83 @@ impl<P: NetPlatform> TcpIp<P> {
                 return;
             }
         }
-        let Some(link) = self.links.get_mut(0) else {
-            return;
-        };
-        if link.state != LinkState::Connecting {
+        if self
+            .links
+            .get(0)
+            .is_none_or(|l| l.state == LinkState::Connected)
+        {
             return;
         }
-        let Socket::Tcp(socket) = &mut link.socket else {
-            return;
-        };
-        match TcpClientStack::connect(ctx.platform.net(), socket, remote) {
+        match self.advance_link(0, remote, &start.host, ctx) {
             Ok(()) => {
-                link.state = LinkState::Connected;
-                link.local_port =
-                    TcpExt::tcp_local_addr(ctx.platform.net(), socket).map_or(0, |a| a.port());
-                link.last_activity = ctx.now;
                 if ctx.system.sysmsg & at_core::system::SYSMSG_LINK_STATE != 0 {
                     let _ = ctx.out.push(b"CONNECT\r\n");
                 }
             }
             Err(nb::Error::WouldBlock) => {}
-            Err(nb::Error::Other(e)) => {
-                diag!("reconnecting failed: {:?}", e);
+            Err(nb::Error::Other(())) => {
+                diag!("reconnecting failed");
                 if let Some(link) = self.links.remove(0) {
                     self.release(link, ctx);
                 }
                 self.reconnect_at = Some(ctx.now + interval);
             }
         }
+    }
+
+    /// Moves client link `id` toward `Connected`: the TCP connection to `remote`, then,
+    /// for an SSL link, TLS with the id's settings (`host` is what `AT+CIPSTART` named)
+    /// and its handshake. `WouldBlock` while the network is busy; an error leaves the
+    /// link for the caller to release.
+    fn advance_link(
+        &mut self,
+        id: usize,
+        remote: SocketAddr,
+        host: &str,
+        ctx: &mut Context<'_, P>,
+    ) -> nb::Result<(), ()> {
+        let unix_time = self.unix_time(ctx.now);
+        let Some(link) = self.links.get_mut(id) else {
+            return Err(nb::Error::Other(()));
+        };
+        let Socket::Tcp(socket) = &mut link.socket else {
+            return Ok(());
+        };
+        let net = ctx.platform.net();
+        if link.state == LinkState::Connecting {
+            if let Err(e) = TcpClientStack::connect(net, socket, remote) {
+                if let nb::Error::Other(e) = &e {
+                    diag!("connect to {} failed: {:?}", remote, e);
+                }
+                return Err(e.map(|_| ()));
+            }
+            link.local_port = TcpExt::tcp_local_addr(net, socket).map_or(0, |a| a.port());
+            link.last_activity = ctx.now;
+            if link.ty.transport != Transport::Ssl {
+                link.state = LinkState::Connected;
+                return Ok(());
+            }
+            let mut key = [0u8; at_ssl::settings::PSK_KEY_MAX];
+            let Some(config) = self.ssl.client_config(id, host, &mut key, unix_time) else {
+                return Err(nb::Error::Other(()));
+            };
+            if let Err(e) = TlsStack::tls_connect(net, socket, &config) {
+                diag!("TLS to {} cannot start: {:?}", remote, e);
+                return Err(nb::Error::Other(()));
+            }
+            link.state = LinkState::Handshaking;
+        }
+        if link.state == LinkState::Handshaking {
+            if let Err(e) = TlsStack::tls_handshake(net, socket) {
+                if let nb::Error::Other(e) = &e {
+                    diag!("TLS handshake with {} failed: {:?}", remote, e);
+                }
+                return Err(e.map(|_| ()));
+            }
+            link.state = LinkState::Connected;
+            link.last_activity = ctx.now;
+        }
+        Ok(())
     }
 
     /// Creates and binds the socket of a new link and puts it in the table.

@@ -12,6 +12,7 @@ use core::str::FromStr;
 
 use at_core::net::{nb, AddrType, Dns, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
+use at_ssl::TlsStack;
 use dns_protocol::{Flags, Message, Question, ResourceRecord, ResourceType, ResponseCode};
 
 use crate::{arg, line, Pending, TcpIp};
@@ -139,7 +140,7 @@ fn exec() -> Outcome {
     Outcome::Error(ErrCode::EXEC)
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn cipdns_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
         let mut text: heapless::String<160> = heapless::String::new();
         for ip in &self.dns.servers {

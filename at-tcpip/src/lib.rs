@@ -11,8 +11,11 @@
 //! It runs on any [`NetPlatform`]: the network is reached only through embedded-nal's
 //! traits and the extensions in [`at_core::net`].
 //!
-//! Deliberately missing so far: SSL links (they come with `at-ssl`); they answer
-//! `ERROR` until they land.
+//! SSL links and the SSL server run over the platform's [`at_ssl::TlsStack`]; the SSL
+//! client settings (`AT+CIPSSLCCONF`, `AT+CIPSSLCCN`, `AT+CIPSSLCSNI`, `AT+CIPSSLCALPN`,
+//! `AT+CIPSSLCPSK`) are listed in this set's table, because they share `AT+CIPMUX` and
+//! the link ids, and run by `at-ssl`. A platform without TLS implements `TlsStack` with
+//! no methods, and its SSL links answer `ERROR`.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -33,6 +36,7 @@ mod wifi;
 use at_core::link::{LinkTable, MAX_LINKS};
 use at_core::net::{NetPlatform, TcpClientStack, UdpClientStack};
 use at_core::{Args, CommandInfo, CommandSet, Context, ErrCode, Form, Forms, Instant, Outcome};
+use at_ssl::{SslCommand, SslSettings, TlsStack, SSL_COMMANDS};
 
 /// The TCP socket type of a platform's stack.
 pub type TcpOf<P> = <<P as NetPlatform>::Net as TcpClientStack>::TcpSocket;
@@ -41,6 +45,9 @@ pub type UdpOf<P> = <<P as NetPlatform>::Net as UdpClientStack>::UdpSocket;
 
 /// How long `AT+CIPSTART` waits for a TCP connection.
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// How long a TLS handshake may take beyond the TCP connection (`AT+CIPSTART` of an SSL
+/// link, or a client of the SSL server).
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 /// Longest host name `AT+CIPSTART` accepts.
 pub const HOST_MAX: usize = 64;
 
@@ -72,6 +79,10 @@ pub struct Server<P: NetPlatform> {
     socket: TcpOf<P>,
     port: u16,
     ipv6: bool,
+    /// An SSL server (one client at a time).
+    ssl: bool,
+    /// `<CA enable>`: clients must present a certificate.
+    verify_clients: bool,
 }
 
 /// The TCP/IP command set and its state: link table, server, modes and settings.
@@ -121,6 +132,9 @@ pub struct TcpIp<P: NetPlatform> {
     rx_more: bool,
     /// Links have existed since the station got its address (`STATUS:4`).
     had_links: bool,
+    /// `AT+CIPSSLCCONF`, `AT+CIPSSLCCN`, `AT+CIPSSLCSNI`, `AT+CIPSSLCALPN`,
+    /// `AT+CIPSSLCPSK` per link id.
+    ssl: SslSettings,
 }
 
 /// A command waiting for the network.
@@ -134,13 +148,13 @@ enum Pending {
     Ping(ping::Ping),
 }
 
-impl<P: NetPlatform> Default for TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> Default for TcpIp<P> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     /// The command set in its power-on state.
     pub fn new() -> Self {
         TcpIp {
@@ -168,6 +182,7 @@ impl<P: NetPlatform> TcpIp<P> {
             sntp: sntp::Sntp::default(),
             rx_more: false,
             had_links: false,
+            ssl: SslSettings::new(),
         }
     }
 
@@ -338,13 +353,15 @@ macro_rules! arg {
 }
 pub(crate) use arg;
 
-impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
     fn len(&self) -> usize {
-        TABLE.len()
+        TABLE.len() + SSL_COMMANDS.len()
     }
 
     fn info(&self, index: usize) -> Option<&'static CommandInfo> {
-        TABLE.get(index)
+        TABLE
+            .get(index)
+            .or_else(|| SSL_COMMANDS.get(index.checked_sub(TABLE.len())?))
     }
 
     fn execute(
@@ -355,7 +372,11 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
         ctx: &mut Context<'_, P>,
     ) -> Outcome {
         let Some(&cmd) = CMDS.get(index) else {
-            return Outcome::Error(ErrCode::EXEC);
+            let ssl = index.checked_sub(TABLE.len());
+            return match ssl.and_then(|i| SslCommand::ALL.get(i)) {
+                Some(&command) => self.ssl.execute(command, form, args, self.mux, ctx),
+                None => Outcome::Error(ErrCode::EXEC),
+            };
         };
         match (cmd, form) {
             (Cmd::CipV6, Form::Query) => flag(ctx, "CIPV6", self.ipv6),
@@ -496,11 +517,10 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
     fn leave_transparent(&mut self, _index: usize, ctx: &mut Context<'_, P>) {
         // A reconnection still in progress ends with the mode.
         self.reconnect_at = None;
-        if self
-            .links
-            .get(0)
-            .is_some_and(|l| l.state == at_core::link::LinkState::Connecting)
-        {
+        if self.links.get(0).is_some_and(|l| {
+            use at_core::link::LinkState::{Connecting, Handshaking};
+            matches!(l.state, Connecting | Handshaking)
+        }) {
             if let Some(link) = self.links.remove(0) {
                 self.release(link, ctx);
             }
@@ -513,6 +533,7 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
     fn poll(&mut self, ctx: &mut Context<'_, P>) {
         self.poll_station(ctx);
         self.accept_clients(ctx);
+        self.advance_server_handshakes(ctx);
         if self.passive && !ctx.transparent {
             self.receive_passive(ctx);
         } else {
@@ -537,6 +558,7 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
             more,
             pending,
             self.idle_deadline(),
+            self.handshake_deadline(),
             self.reconnect_at,
             self.dns.deadline(),
             self.sntp.deadline(),
@@ -568,6 +590,7 @@ impl<P: NetPlatform> CommandSet<P> for TcpIp<P> {
         self.wifi.load(ctx);
         self.dns.load(ctx);
         self.sntp.load(ctx);
+        self.ssl.restart(ctx);
     }
 }
 

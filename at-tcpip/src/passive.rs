@@ -12,6 +12,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use at_core::link::{LinkState, Socket, MAX_LINKS};
 use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, UdpClientStack};
 use at_core::{Args, Context, ErrCode, Outcome};
+use at_ssl::TlsStack;
 
 use crate::frame::{read_framed, HEADER_MAX, WIDEST_ADDR};
 use crate::recv::RX_CHUNK;
@@ -130,7 +131,7 @@ fn exec() -> Outcome {
     Outcome::Error(ErrCode::EXEC)
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn set_recv_mode(&mut self, args: &Args<'_>) -> Outcome {
         arg!(args.count(1, 1));
         let passive = arg!(args.int(0, 0..=1)) == 1;
@@ -150,7 +151,8 @@ impl<P: NetPlatform> TcpIp<P> {
         let link = self.links.get_mut(id)?;
         Some(match &mut link.socket {
             Socket::Tcp(s) => {
-                let avail = if link.state == LinkState::Connecting {
+                let avail = if matches!(link.state, LinkState::Connecting | LinkState::Handshaking)
+                {
                     0
                 } else {
                     TcpExt::tcp_available(ctx.platform.net(), s).unwrap_or(0)

@@ -6,6 +6,7 @@ use core::net::IpAddr;
 
 use at_core::net::{nb, NetPlatform, Pinger, Station};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
+use at_ssl::TlsStack;
 
 use crate::dns::Pref;
 use crate::{arg, line, Pending, TcpIp};
@@ -24,7 +25,7 @@ pub(crate) struct Ping {
     pub deadline: Instant,
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn ping(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
         arg!(args.count(1, 1));
         let host = arg!(args.text(0, HOST_MAX));

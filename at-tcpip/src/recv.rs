@@ -12,6 +12,7 @@ use core::net::SocketAddr;
 use at_core::link::{LinkState, Socket, UdpMode};
 use at_core::net::{nb, NetPlatform, TcpClientStack, UdpClientStack};
 use at_core::Context;
+use at_ssl::TlsStack;
 
 use crate::frame::{put_num, read_framed, Framing, HEADER_MAX, WIDEST_ADDR};
 use crate::TcpIp;
@@ -22,7 +23,7 @@ pub const RX_CHUNK: usize = 2920;
 /// Least output room worth reading a link for.
 pub const MIN_READ: usize = 512;
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     /// Moves data from every connected link to the host while there is room.
     pub(crate) fn receive(&mut self, ctx: &mut Context<'_, P>) {
         // Stacks report readiness once per change (edge-triggered): after a read that

@@ -6,22 +6,33 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use at_core::link::{Link, LinkState, LinkType, Socket, Transport, UdpMode, MAX_LINKS};
 use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, TcpFullStack};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
+use at_ssl::ServerConfig;
+use at_ssl::TlsStack;
 
 use crate::conn::apply_tcp_opts;
-use crate::{arg, line, Server, TcpIp};
+use crate::{arg, line, Server, TcpIp, HANDSHAKE_TIMEOUT_MS};
 
 fn exec() -> Outcome {
     Outcome::Error(ErrCode::EXEC)
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn server_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
         match &self.server {
             Some(s) => line!(
                 ctx,
-                "+CIPSERVER:1,{},\"{}\",0",
+                "+CIPSERVER:1,{},\"{}\",{}",
                 s.port,
-                if s.ipv6 { "TCPv6" } else { "TCP" }
+                LinkType {
+                    transport: if s.ssl {
+                        Transport::Ssl
+                    } else {
+                        Transport::Tcp
+                    },
+                    ipv6: s.ipv6
+                }
+                .as_str(),
+                u8::from(s.verify_clients)
             ),
             None => line!(ctx, "+CIPSERVER:0"),
         }
@@ -81,9 +92,17 @@ impl<P: NetPlatform> TcpIp<P> {
             diag!("a server is already running");
             return exec();
         }
-        if ty.transport == Transport::Ssl || ca == Some(1) {
-            diag!("SSL servers are not supported yet");
+        let ssl = ty.transport == Transport::Ssl;
+        let verify_clients = ca == Some(1);
+        if verify_clients && !ssl {
+            diag!("<CA enable> goes with SSL servers");
             return exec();
+        }
+        if ssl {
+            if let Err(e) = TlsStack::tls_server_ready(ctx.platform.net(), verify_clients) {
+                diag!("no SSL server: {:?}", e);
+                return exec();
+            }
         }
         if ty.ipv6 && !self.ipv6 {
             diag!("IPv6 is disabled (AT+CIPV6=0)");
@@ -109,6 +128,8 @@ impl<P: NetPlatform> TcpIp<P> {
             socket,
             port,
             ipv6: ty.ipv6,
+            ssl,
+            verify_clients,
         });
         Outcome::Ok
     }
@@ -125,7 +146,9 @@ impl<P: NetPlatform> TcpIp<P> {
             let Some(server) = self.server.as_mut() else {
                 return;
             };
-            let ipv6 = server.ipv6;
+            let (ipv6, ssl, verify_clients) = (server.ipv6, server.ssl, server.verify_clients);
+            // The specification allows an SSL server one client.
+            let max = if ssl { 1 } else { usize::from(self.server_max) };
             let net = ctx.platform.net();
             let (mut socket, remote) = match TcpFullStack::accept(net, &mut server.socket) {
                 Ok(accepted) => accepted,
@@ -137,7 +160,7 @@ impl<P: NetPlatform> TcpIp<P> {
             };
             let clients = self.links.iter().filter(|(_, l)| l.server_side).count();
             let id = match self.links.free_id() {
-                Some(id) if clients < usize::from(self.server_max) => id,
+                Some(id) if clients < max => id,
                 _ => {
                     diag!("Have {} Connections", clients);
                     let _ = TcpClientStack::close(net, socket);
@@ -148,13 +171,27 @@ impl<P: NetPlatform> TcpIp<P> {
                 diag!("client socket options: {:?}", e);
             }
             let local_port = TcpExt::tcp_local_addr(net, &socket).map_or(0, |a| a.port());
+            let state = if ssl {
+                let config = ServerConfig {
+                    verify_clients,
+                    unix_time: self.unix_time(ctx.now),
+                };
+                if let Err(e) = TlsStack::tls_accept(ctx.platform.net(), &mut socket, &config) {
+                    diag!("TLS for a client cannot start: {:?}", e);
+                    let _ = TcpClientStack::close(ctx.platform.net(), socket);
+                    continue;
+                }
+                LinkState::Handshaking
+            } else {
+                LinkState::Connected
+            };
             let link = Link {
                 ty: LinkType {
-                    transport: Transport::Tcp,
+                    transport: if ssl { Transport::Ssl } else { Transport::Tcp },
                     ipv6,
                 },
                 socket: Socket::Tcp(socket),
-                state: LinkState::Connected,
+                state,
                 remote,
                 local_port,
                 server_side: true,
@@ -167,9 +204,62 @@ impl<P: NetPlatform> TcpIp<P> {
                 continue;
             }
             self.had_links = true;
-            let _ = ctx.out.push(b"\r\n");
-            let _ = self.announce_connect(id, ctx);
+            if state == LinkState::Connected {
+                let _ = ctx.out.push(b"\r\n");
+                let _ = self.announce_connect(id, ctx);
+            }
         }
+    }
+
+    /// Advances the TLS handshakes of the SSL server's clients: a client is announced
+    /// (`<id>,CONNECT`) once its handshake completes, and dropped without a word when it
+    /// fails or takes longer than [`HANDSHAKE_TIMEOUT_MS`].
+    pub(crate) fn advance_server_handshakes(&mut self, ctx: &mut Context<'_, P>) {
+        for id in 0..MAX_LINKS {
+            // Room for the `<id>,CONNECT` line.
+            if ctx.out.free() < 64 {
+                return;
+            }
+            let Some(link) = self.links.get_mut(id) else {
+                continue;
+            };
+            let Socket::Tcp(socket) = &mut link.socket else {
+                continue;
+            };
+            if !link.server_side || link.state != LinkState::Handshaking {
+                continue;
+            }
+            let give_up = link.last_activity + Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+            match TlsStack::tls_handshake(ctx.platform.net(), socket) {
+                Ok(()) => {
+                    link.state = LinkState::Connected;
+                    link.last_activity = ctx.now;
+                    let _ = ctx.out.push(b"\r\n");
+                    let _ = self.announce_connect(id, ctx);
+                    continue;
+                }
+                Err(nb::Error::WouldBlock) if ctx.now < give_up => continue,
+                Err(e) => diag!("TLS handshake of client {} failed: {:?}", id, e),
+            }
+            if let Some(link) = self.links.remove(id) {
+                self.release(link, ctx);
+            }
+        }
+    }
+
+    /// When the next server client's handshake times out.
+    pub(crate) fn handshake_deadline(&self) -> Option<Instant> {
+        self.links
+            .iter()
+            .filter(|(_, l)| l.server_side && l.state == LinkState::Handshaking)
+            .map(|(_, l)| l.last_activity + Duration::from_millis(HANDSHAKE_TIMEOUT_MS))
+            .min()
+    }
+
+    /// Seconds since 1970 from the SNTP clock, once it is set.
+    pub(crate) fn unix_time(&self, now: Instant) -> Option<u64> {
+        let micros = self.sntp.unix_time_micros(now)?;
+        u64::try_from(micros / 1_000_000).ok()
     }
 
     /// When the next idle server client times out.

@@ -25,6 +25,7 @@ use core::task::{Context as TaskContext, Poll, Waker};
 
 use at_core::net::{nb, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
+use at_ssl::TlsStack;
 use sntpc::{NtpContext, NtpResult, NtpTimestampGenerator, NtpUdpSocket, SendRequestResult};
 
 use crate::dns::Pref;
@@ -385,7 +386,7 @@ impl fmt::Display for ServerList<'_> {
     }
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     /// `AT+CIPSNTPCFG?`: `+CIPSNTPCFG:<enable>[,<timezone>,"<s1>"][,"<s2>"][,"<s3>"]`.
     ///
     /// The W800 document brackets `<timezone>` with the first server, so they come only

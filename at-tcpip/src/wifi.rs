@@ -7,6 +7,7 @@
 
 use at_core::net::{nb, JoinError, NetPlatform, Station};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Form, Instant, Outcome};
+use at_ssl::TlsStack;
 
 use crate::{arg, keys, line, Pending, TcpIp};
 
@@ -128,7 +129,7 @@ fn exec() -> Outcome {
     Outcome::Error(ErrCode::EXEC)
 }
 
-impl<P: NetPlatform> TcpIp<P> {
+impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn wifi_mode_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
         line!(ctx, "+CWMODE:{}", self.wifi.mode);
         Outcome::Ok

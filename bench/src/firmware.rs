@@ -97,6 +97,9 @@ impl TcpFullStack for SdkNet {
     }
 }
 
+/// No TLS library in this image: SSL links answer `ERROR` (the engine's SSL code is in).
+impl at_ssl::TlsStack for SdkNet {}
+
 impl TcpExt for SdkNet {
     fn tcp_bind_to(&mut self, s: &mut Sock, local: SocketAddr) -> Result<(), SdkError> {
         sdk((s.0, local));
@@ -312,7 +315,7 @@ impl NetPlatform for FwPlatform {
 }
 
 /// The firmware's engine: the W800 profile, the full command set, default buffers.
-pub type FwEngine = Engine<(at_tcpip::TcpIp<FwPlatform>, at_ssl::Ssl)>;
+pub type FwEngine = Engine<at_tcpip::TcpIp<FwPlatform>>;
 
 /// A UART writer of the chip.
 pub struct Uart;
@@ -343,5 +346,5 @@ pub fn firmware_step(engine: &mut FwEngine, platform: &mut FwPlatform, now_ms: u
 
 /// A powered-off firmware engine.
 pub fn firmware_engine() -> FwEngine {
-    Engine::new(Profile::W800, (at_tcpip::TcpIp::new(), at_ssl::Ssl))
+    Engine::new(Profile::W800, at_tcpip::TcpIp::new())
 }

@@ -14,7 +14,6 @@ use at_core::engine::Engine;
 use at_core::line::LineAssembler;
 use at_core::response::OutQueue;
 use at_core::sim::SimPlatform;
-use at_ssl::Ssl;
 use at_tcpip::TcpIp;
 
 use crate::firmware::FwPlatform;
@@ -58,13 +57,13 @@ fn rows<P: at_core::net::NetPlatform>(total: usize) -> Vec<Row> {
     ]
 }
 
-/// Total and breakdown of `Engine<(TcpIp<SimPlatform>, Ssl)>`.
+/// Total and breakdown of `Engine<TcpIp<SimPlatform>>`.
 pub fn sim() -> (usize, Vec<Row>) {
-    let total = size_of::<Engine<(TcpIp<SimPlatform>, Ssl)>>();
+    let total = size_of::<Engine<TcpIp<SimPlatform>>>();
     (total, rows::<SimPlatform>(total))
 }
 
-/// Total and breakdown of `Engine<(TcpIp<FwPlatform>, Ssl)>` (one-byte socket handles).
+/// Total and breakdown of `Engine<TcpIp<FwPlatform>>` (one-byte socket handles).
 pub fn firmware() -> (usize, Vec<Row>) {
     let total = size_of::<crate::firmware::FwEngine>();
     (total, rows::<FwPlatform>(total))

@@ -14,11 +14,10 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use at_core::net::{TcpClientStack, TcpExt, TcpOption};
 use at_core::sim::{PeerId, SimNet, SimPlatform, SimTcp};
 use at_core::testing::Harness;
-use at_ssl::Ssl;
 use at_tcpip::TcpIp;
 
 /// The command set of the W800 firmware.
-pub type Commands = (TcpIp<SimPlatform>, Ssl);
+pub type Commands = TcpIp<SimPlatform>;
 /// The engine under measurement, with its simulated world.
 pub type H = Harness<Commands, SimPlatform>;
 
@@ -188,7 +187,7 @@ impl Scenario {
         let mut world = SimPlatform::default();
         world.station.add_ap(b"lab", b"secret123").expect("ap");
         world.net.listen(addr(SERVER)).expect("listen");
-        let h = Box::new(Harness::with_platform((TcpIp::new(), Ssl), world));
+        let h = Box::new(Harness::with_platform(TcpIp::new(), world));
         let mut s = Scenario {
             info,
             h,
