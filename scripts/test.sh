@@ -8,10 +8,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # System packages the end-to-end tests use: a DNS server (dnsmasq) and an NTP server
-# (chrony), both started by the tests themselves on loopback only.
+# (chrony), both started by the tests themselves on loopback only; OpenSSL's headers for
+# the std platform's TLS.
 need_apt=()
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)
 command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || need_apt+=(chrony)
+pkg-config --exists openssl 2>/dev/null || need_apt+=(libssl-dev pkg-config)
 if [ "${#need_apt[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

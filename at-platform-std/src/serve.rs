@@ -12,6 +12,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::ping::StdPinger;
+use crate::pki::PkiStore;
 use crate::platform::{StdPlatform, Store};
 use crate::port::{HostPort, PortEvent, PortSpec};
 use crate::stack::StdStack;
@@ -39,6 +40,9 @@ pub struct ModemConfig {
     pub port: PortSpec,
     /// Directory of the persistent settings; `None` keeps them in memory.
     pub state_dir: Option<PathBuf>,
+    /// Directory of certificates and keys ([`crate::pki`]); `None`: a factory set made
+    /// at start.
+    pub pki_dir: Option<PathBuf>,
     /// File receiving a timestamped trace of every byte in both directions.
     pub trace: Option<PathBuf>,
     /// Chip limits and defaults.
@@ -155,6 +159,10 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
     if let Some(interface) = config.multicast_if {
         net.set_multicast_interface_v4(interface);
     }
+    net.set_pki(match &config.pki_dir {
+        Some(dir) => PkiStore::load(dir)?,
+        None => PkiStore::factory().map_err(io::Error::other)?,
+    });
     let station = EmulatedStation::new(config.access_points.clone());
     let pinger = StdPinger::new(poll.registry().try_clone()?, PINGER_TOKEN);
     let mut platform = StdPlatform::new(store, &config.chip, net, station, pinger);

@@ -54,9 +54,13 @@ use at_core::net::{
     nb, AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind, TcpExt, TcpFullStack, TcpOption,
     UdpClientStack, UdpExt, UdpFullStack,
 };
+use at_ssl::{ClientConfig, ServerConfig, TlsError, TlsStack};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, TcpKeepalive, Type};
+
+use crate::pki::PkiStore;
+use crate::tls::TlsSession;
 
 /// Number of slots (sockets open at once) of a stack made by [`StdStack::new`].
 pub const DEFAULT_MAX_SOCKETS: usize = 32;
@@ -299,6 +303,8 @@ struct TcpEntry {
     ipv6: bool,
     state: TcpState,
     options: TcpOptions,
+    /// The TLS session of an SSL link, once started.
+    tls: Option<Box<TlsSession>>,
 }
 
 #[derive(Debug)]
@@ -328,6 +334,7 @@ pub struct StdStack {
     slots: Vec<Slot>,
     multicast_if_v4: Ipv4Addr,
     multicast_if_v6: u32,
+    pki: PkiStore,
 }
 
 impl StdStack {
@@ -351,7 +358,19 @@ impl StdStack {
             slots,
             multicast_if_v4: Ipv4Addr::UNSPECIFIED,
             multicast_if_v6: 0,
+            pki: PkiStore::new(),
         }
+    }
+
+    /// The certificates and keys SSL links and the SSL server use (empty at first).
+    pub fn set_pki(&mut self, pki: PkiStore) {
+        self.pki = pki;
+    }
+
+    /// The negotiated ALPN protocol of an SSL socket whose handshake completed.
+    pub fn tls_alpn(&mut self, socket: &TcpHandle) -> Option<Vec<u8>> {
+        let tls = self.tcp_entry(socket.slot).ok()?.tls.as_ref()?;
+        tls.alpn().map(<[u8]>::to_vec)
     }
 
     /// The range of token values this stack registers sockets under.
@@ -541,9 +560,13 @@ impl StdStack {
             }
             Slot::Tcp(TcpEntry {
                 socket: Some(socket),
+                tls,
                 ..
             }) => {
                 let r = deregister(&self.registry, &socket);
+                if let Some(mut tls) = tls {
+                    tls.close_notify();
+                }
                 close_tcp(socket);
                 r
             }
@@ -594,6 +617,79 @@ impl StdStack {
                 "socket is not connected",
             ))),
         }
+    }
+}
+
+impl StdStack {
+    /// The TLS session of a connected slot, if it has one; an error while its handshake
+    /// is not done.
+    fn ready_tls(&mut self, slot: usize) -> nb::Result<Option<&mut TlsSession>, NetError> {
+        let entry = self.tcp_entry(slot)?;
+        match entry.tls.as_deref_mut() {
+            None => Ok(None),
+            Some(tls) if tls.is_ready() => Ok(Some(tls)),
+            Some(_) => Err(nb::Error::Other(NetError::InvalidState(
+                "the TLS handshake is not complete",
+            ))),
+        }
+    }
+
+    /// A duplicate descriptor of a connected slot's socket, for a TLS session, and
+    /// checks that none runs on it yet.
+    fn tls_socket(&mut self, slot: usize) -> Result<Socket, TlsError> {
+        let entry = self.tcp_entry(slot).map_err(|_| TlsError::InvalidState)?;
+        match (entry.state, entry.socket.as_ref(), entry.tls.is_some()) {
+            (TcpState::Connected, Some(socket), false) => {
+                socket.try_clone().map_err(|_| TlsError::Resources)
+            }
+            _ => Err(TlsError::InvalidState),
+        }
+    }
+}
+
+/// SSL links: OpenSSL sessions on the stack's sockets ([`crate::tls`]), with the
+/// certificates of [`StdStack::set_pki`].
+impl TlsStack for StdStack {
+    fn tls_connect(
+        &mut self,
+        socket: &mut TcpHandle,
+        config: &ClientConfig<'_>,
+    ) -> Result<(), TlsError> {
+        let dup = self.tls_socket(socket.slot)?;
+        let session = TlsSession::connect(dup, config, &self.pki)?;
+        let entry = self
+            .tcp_entry(socket.slot)
+            .map_err(|_| TlsError::InvalidState)?;
+        entry.tls = Some(Box::new(session));
+        Ok(())
+    }
+
+    fn tls_accept(
+        &mut self,
+        socket: &mut TcpHandle,
+        config: &ServerConfig,
+    ) -> Result<(), TlsError> {
+        let dup = self.tls_socket(socket.slot)?;
+        let session = TlsSession::accept(dup, config, &self.pki)?;
+        let entry = self
+            .tcp_entry(socket.slot)
+            .map_err(|_| TlsError::InvalidState)?;
+        entry.tls = Some(Box::new(session));
+        Ok(())
+    }
+
+    fn tls_handshake(&mut self, socket: &mut TcpHandle) -> nb::Result<(), TlsError> {
+        let entry = self
+            .tcp_entry(socket.slot)
+            .map_err(|_| TlsError::InvalidState)?;
+        match entry.tls.as_deref_mut() {
+            Some(tls) => tls.handshake(),
+            None => Err(nb::Error::Other(TlsError::InvalidState)),
+        }
+    }
+
+    fn tls_server_ready(&mut self, verify_clients: bool) -> Result<(), TlsError> {
+        crate::tls::server_ready(&self.pki, verify_clients)
     }
 }
 
@@ -673,6 +769,7 @@ impl TcpClientStack for StdStack {
             ipv6: false,
             state: TcpState::Idle,
             options: TcpOptions::default(),
+            tls: None,
         }))?;
         Ok(TcpHandle { slot })
     }
@@ -727,6 +824,9 @@ impl TcpClientStack for StdStack {
     /// Sends what the socket buffer takes now (`MSG_NOSIGNAL`: a closed peer is an
     /// error, never a signal).
     fn send(&mut self, socket: &mut TcpHandle, buffer: &[u8]) -> nb::Result<usize, NetError> {
+        if let Some(tls) = self.ready_tls(socket.slot)? {
+            return tls.send(buffer).map_err(|e| e.map(NetError::Io));
+        }
         let sock = self.connected_socket(socket.slot)?;
         if buffer.is_empty() {
             return Ok(0);
@@ -741,6 +841,9 @@ impl TcpClientStack for StdStack {
         socket: &mut TcpHandle,
         buffer: &mut [u8],
     ) -> nb::Result<usize, NetError> {
+        if let Some(tls) = self.ready_tls(socket.slot)? {
+            return tls.receive(buffer).map_err(|e| e.map(NetError::Io));
+        }
         let mut sock = self.connected_socket(socket.slot)?;
         sock.read(buffer).map_err(nb_io)
     }
@@ -803,6 +906,7 @@ impl TcpFullStack for StdStack {
             ipv6: remote.is_ipv6(),
             state: TcpState::Connected,
             options: TcpOptions::default(),
+            tls: None,
         }))?;
         if let Err(e) = register(&self.registry, &conn, self.token(slot)) {
             self.slots[slot] = Slot::Free;
@@ -860,8 +964,14 @@ impl TcpExt for StdStack {
         (local.port() != 0).then_some(local)
     }
 
-    /// `FIONREAD` of a connected socket; 0 in any other state.
+    /// `FIONREAD` of a connected socket; 0 in any other state. For an SSL socket: the
+    /// plaintext decrypted so far (see [`crate::tls::TlsSession::available`]).
     fn tcp_available(&mut self, socket: &mut TcpHandle) -> Result<usize, NetError> {
+        match self.ready_tls(socket.slot) {
+            Ok(Some(tls)) => return Ok(tls.available()?),
+            Ok(None) => {}
+            Err(_) => return Ok(0),
+        }
         let entry = self.tcp_entry(socket.slot)?;
         match (entry.state, entry.socket.as_ref()) {
             (TcpState::Connected, Some(sock)) => Ok(bytes_available(sock)?),
@@ -869,9 +979,6 @@ impl TcpExt for StdStack {
         }
     }
 }
-
-/// TLS comes in the next change.
-impl at_ssl::TlsStack for StdStack {}
 
 impl UdpClientStack for StdStack {
     type UdpSocket = UdpHandle;

@@ -39,6 +39,11 @@ OPTIONS:
                             ways, so drivers meet realistic rates on a pty or TCP port.
     --multicast-if ADDR     IPv4 interface address for UDP multicast links (e.g.
                             127.0.0.1 to keep multicast on loopback).
+    --pki-dir DIR           Certificates and keys for SSL links and the SSL server, as
+                            PEM files: ca.<n>.pem, client.<n>.cert.pem and
+                            client.<n>.key.pem (n = 0..15, the AT+CIPSSLCCONF indexes),
+                            server.cert.pem, server.key.pem, server-ca.pem. Without it,
+                            a fresh factory set is generated at every start.
     -h, --help              Show this help.
     -V, --version           Show the version.
 
@@ -54,6 +59,7 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
     let mut profile = Profile::W800;
     let mut access_points = Vec::new();
     let mut multicast_if = None;
+    let mut pki_dir = None;
     let mut baud = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -92,6 +98,7 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
             Long("multicast-if") => multicast_if = Some(parser.value()?.parse()?),
             Long("baud") => baud = Some(parser.value()?.parse()?),
             Long("state-dir") => state_dir = Some(PathBuf::from(parser.value()?)),
+            Long("pki-dir") => pki_dir = Some(PathBuf::from(parser.value()?)),
             Long("trace") => trace = Some(PathBuf::from(parser.value()?)),
             Long("profile") => {
                 let name: String = parser.value()?.parse()?;
@@ -117,6 +124,7 @@ fn parse_args() -> Result<Option<ModemConfig>, lexopt::Error> {
             link: PathBuf::from("at-modem.pty"),
         }),
         state_dir,
+        pki_dir,
         trace,
         access_points,
         multicast_if,
