@@ -16,7 +16,7 @@
 //!    [`Engine::poll_delay`] expires.
 //!
 //! Commands beyond the basic set come from a [`CommandSet`]: the TCP/IP set of the
-//! `at-tcpip` crate, the SSL settings of `at-ssl`, and any vendor commands, composed as
+//! `at-tcpip` crate (with the SSL settings of `at-ssl`) and any vendor commands, composed as
 //! tuples.
 //!
 //! ## Features

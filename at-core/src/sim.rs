@@ -407,12 +407,15 @@ impl SimNet {
 
     /// One step of a handshake started by [`SimNet::tls_begin`]: `WouldBlock` for the
     /// configured delay, then `Ok` (also on later calls); a planted
-    /// [`SimOp::TlsHandshake`] fault fails it for good.
+    /// [`SimOp::TlsHandshake`] fault, a reset, or the peer closing before the handshake
+    /// is done fails it for good.
     pub fn tls_progress(&mut self, socket: SimTcp) -> nb::Result<(), SimError> {
         self.tcp_slot(socket)?;
         let fault = self.take_fault(SimOp::TlsHandshake);
         let slot = self.tcp_slot(socket)?;
-        if slot.reset {
+        // A peer that resets, or closes before the handshake is done, fails it.
+        let closed = slot.peer_fin && matches!(slot.tls, SimTls::Handshaking(_));
+        if slot.reset || closed {
             slot.tls = SimTls::Failed;
             return Err(SimError::Reset.into());
         }

@@ -239,8 +239,11 @@ impl SslSettings {
             return self.query(command, mux, ctx);
         }
         let base = usize::from(mux);
+        // Too few parameters is a count error before the id is looked at, as for the
+        // TCP/IP set's commands.
+        let least = if command == SslCommand::Psk { 2 } else { 1 };
+        arg!(args.count(base + least, at_core::params::MAX_PARAMS));
         let ids = if mux {
-            // The id is checked before the rest, whatever the command.
             match arg!(args.int(0, 0..=MAX_LINKS as i64)) as usize {
                 MAX_LINKS => 0..MAX_LINKS,
                 id => id..id + 1,

@@ -364,6 +364,19 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         {
             return;
         }
+        // A TLS handshake that stalls is given up as AT+CIPSTART's would be, and retried.
+        let stalled = self.links.get(0).is_some_and(|l| {
+            l.state == LinkState::Handshaking
+                && ctx.now >= l.last_activity + Duration::from_millis(HANDSHAKE_TIMEOUT_MS)
+        });
+        if stalled {
+            diag!("reconnecting: TLS handshake timeout");
+            if let Some(link) = self.links.remove(0) {
+                self.release(link, ctx);
+            }
+            self.reconnect_at = Some(ctx.now + interval);
+            return;
+        }
         match self.advance_link(0, remote, &start.host, ctx) {
             Ok(()) => {
                 if ctx.system.sysmsg & at_core::system::SYSMSG_LINK_STATE != 0 {
@@ -560,6 +573,9 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             diag!("link is not valid");
             return exec();
         }
+        if all {
+            self.drop_handshaking_client(ctx);
+        }
         for id in ids {
             self.udp_window.forget(id);
             if let Some(link) = self.links.remove(id) {
@@ -620,7 +636,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             }
         }
         if let Some(server) = self.server.take() {
-            let _ = TcpClientStack::close(ctx.platform.net(), server.socket);
+            self.close_server(server, ctx);
         }
         self.pending = Pending::None;
     }

@@ -77,6 +77,9 @@ impl TcpOpts {
 /// The server started by `AT+CIPSERVER=1`.
 pub struct Server<P: NetPlatform> {
     socket: TcpOf<P>,
+    /// An SSL server's client whose handshake is under way: it takes a link id (and is
+    /// announced) only once the handshake is done.
+    handshaking: Option<(TcpOf<P>, core::net::SocketAddr, Instant)>,
     port: u16,
     ipv6: bool,
     /// An SSL server (one client at a time).

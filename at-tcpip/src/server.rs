@@ -10,7 +10,7 @@ use at_ssl::ServerConfig;
 use at_ssl::TlsStack;
 
 use crate::conn::apply_tcp_opts;
-use crate::{arg, line, Server, TcpIp, HANDSHAKE_TIMEOUT_MS};
+use crate::{arg, line, Server, TcpIp, TcpOf, HANDSHAKE_TIMEOUT_MS};
 
 fn exec() -> Outcome {
     Outcome::Error(ErrCode::EXEC)
@@ -57,7 +57,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             arg!(args.count(1, 2));
             let close_clients = arg!(args.opt_int(1, 0..=1)) == Some(1);
             if let Some(server) = self.server.take() {
-                let _ = TcpClientStack::close(ctx.platform.net(), server.socket);
+                self.close_server(server, ctx);
             }
             if close_clients {
                 let server_links: heapless::Vec<usize, MAX_LINKS> = self
@@ -126,6 +126,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         }
         self.server = Some(Server {
             socket,
+            handshaking: None,
             port,
             ipv6: ty.ipv6,
             ssl,
@@ -158,102 +159,143 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     return;
                 }
             };
+            let handshaking = usize::from(server.handshaking.is_some());
             let clients = self.links.iter().filter(|(_, l)| l.server_side).count();
             let id = match self.links.free_id() {
-                Some(id) if clients < max => id,
+                Some(id) if clients + handshaking < max => id,
                 _ => {
-                    diag!("Have {} Connections", clients);
+                    diag!("Have {} Connections", clients + handshaking);
                     let _ = TcpClientStack::close(net, socket);
                     continue;
                 }
             };
-            if let Err(e) = apply_tcp_opts(net, &mut socket, &self.tcp_opts[id]) {
-                diag!("client socket options: {:?}", e);
-            }
-            let local_port = TcpExt::tcp_local_addr(net, &socket).map_or(0, |a| a.port());
-            let state = if ssl {
+            if ssl {
+                // The client takes an id once its handshake is done.
                 let config = ServerConfig {
                     verify_clients,
                     unix_time: self.unix_time(ctx.now),
                 };
-                if let Err(e) = TlsStack::tls_accept(ctx.platform.net(), &mut socket, &config) {
+                let net = ctx.platform.net();
+                if let Err(e) = TlsStack::tls_accept(net, &mut socket, &config) {
                     diag!("TLS for a client cannot start: {:?}", e);
-                    let _ = TcpClientStack::close(ctx.platform.net(), socket);
+                    let _ = TcpClientStack::close(net, socket);
                     continue;
                 }
-                LinkState::Handshaking
-            } else {
-                LinkState::Connected
-            };
-            let link = Link {
-                ty: LinkType {
-                    transport: if ssl { Transport::Ssl } else { Transport::Tcp },
-                    ipv6,
-                },
-                socket: Socket::Tcp(socket),
-                state,
-                remote,
-                local_port,
-                server_side: true,
-                udp_mode: UdpMode::Fixed,
-                last_activity: ctx.now,
-                ipd_reported: false,
-                stash: None,
-            };
-            if self.links.insert(id, link).is_err() {
+                if let Some(server) = self.server.as_mut() {
+                    server.handshaking = Some((socket, remote, ctx.now));
+                }
                 continue;
             }
-            self.had_links = true;
-            if state == LinkState::Connected {
-                let _ = ctx.out.push(b"\r\n");
-                let _ = self.announce_connect(id, ctx);
-            }
+            self.admit_client(id, socket, remote, ipv6, false, ctx);
         }
     }
 
-    /// Advances the TLS handshakes of the SSL server's clients: a client is announced
-    /// (`<id>,CONNECT`) once its handshake completes, and dropped without a word when it
-    /// fails or takes longer than [`HANDSHAKE_TIMEOUT_MS`].
+    /// Gives an accepted (and, for SSL, handshaken) client link id `id` and announces it.
+    fn admit_client(
+        &mut self,
+        id: usize,
+        mut socket: TcpOf<P>,
+        remote: SocketAddr,
+        ipv6: bool,
+        ssl: bool,
+        ctx: &mut Context<'_, P>,
+    ) {
+        let net = ctx.platform.net();
+        if let Err(e) = apply_tcp_opts(net, &mut socket, &self.tcp_opts[id]) {
+            diag!("client socket options: {:?}", e);
+        }
+        let local_port = TcpExt::tcp_local_addr(net, &socket).map_or(0, |a| a.port());
+        let link = Link {
+            ty: LinkType {
+                transport: if ssl { Transport::Ssl } else { Transport::Tcp },
+                ipv6,
+            },
+            socket: Socket::Tcp(socket),
+            state: LinkState::Connected,
+            remote,
+            local_port,
+            server_side: true,
+            udp_mode: UdpMode::Fixed,
+            last_activity: ctx.now,
+            ipd_reported: false,
+            stash: None,
+        };
+        if self.links.insert(id, link).is_err() {
+            return;
+        }
+        self.had_links = true;
+        let _ = ctx.out.push(b"\r\n");
+        let _ = self.announce_connect(id, ctx);
+    }
+
+    /// Closes the SSL server's client whose handshake is under way, if any (it was never
+    /// announced, so nothing is said).
+    pub(crate) fn drop_handshaking_client(&mut self, ctx: &mut Context<'_, P>) {
+        let client = self.server.as_mut().and_then(|s| s.handshaking.take());
+        if let Some((socket, _, _)) = client {
+            let _ = TcpClientStack::close(ctx.platform.net(), socket);
+        }
+    }
+
+    /// Closes the server's listening socket and a client still handshaking.
+    pub(crate) fn close_server(&mut self, server: Server<P>, ctx: &mut Context<'_, P>) {
+        let net = ctx.platform.net();
+        let _ = TcpClientStack::close(net, server.socket);
+        if let Some((socket, _, _)) = server.handshaking {
+            let _ = TcpClientStack::close(net, socket);
+        }
+    }
+
+    /// Advances the TLS handshake of the SSL server's new client: once done, the client
+    /// takes a link id and is announced (`<id>,CONNECT`); a handshake that fails or takes
+    /// longer than [`HANDSHAKE_TIMEOUT_MS`] is dropped without a word.
     pub(crate) fn advance_server_handshakes(&mut self, ctx: &mut Context<'_, P>) {
-        for id in 0..MAX_LINKS {
-            // Room for the `<id>,CONNECT` line.
-            if ctx.out.free() < 64 {
-                return;
+        // Room for the `<id>,CONNECT` line.
+        if ctx.out.free() < 64 {
+            return;
+        }
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
+        let ipv6 = server.ipv6;
+        let Some((socket, _, since)) = server.handshaking.as_mut() else {
+            return;
+        };
+        let give_up = *since + Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+        let done = match TlsStack::tls_handshake(ctx.platform.net(), socket) {
+            Ok(()) => true,
+            Err(nb::Error::WouldBlock) if ctx.now < give_up => return,
+            Err(e) => {
+                diag!("TLS handshake of a client failed: {:?}", e);
+                false
             }
-            let Some(link) = self.links.get_mut(id) else {
-                continue;
-            };
-            let Socket::Tcp(socket) = &mut link.socket else {
-                continue;
-            };
-            if !link.server_side || link.state != LinkState::Handshaking {
-                continue;
-            }
-            let give_up = link.last_activity + Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
-            match TlsStack::tls_handshake(ctx.platform.net(), socket) {
-                Ok(()) => {
-                    link.state = LinkState::Connected;
-                    link.last_activity = ctx.now;
-                    let _ = ctx.out.push(b"\r\n");
-                    let _ = self.announce_connect(id, ctx);
-                    continue;
-                }
-                Err(nb::Error::WouldBlock) if ctx.now < give_up => continue,
-                Err(e) => diag!("TLS handshake of client {} failed: {:?}", id, e),
-            }
-            if let Some(link) = self.links.remove(id) {
-                self.release(link, ctx);
+        };
+        let Some((socket, remote, _)) = server.handshaking.take() else {
+            return;
+        };
+        match self.links.free_id() {
+            Some(id) if done => self.admit_client(id, socket, remote, ipv6, true, ctx),
+            _ => {
+                let _ = TcpClientStack::close(ctx.platform.net(), socket);
             }
         }
     }
 
-    /// When the next server client's handshake times out.
+    /// When the next handshake times out (the server's new client's, or link 0's when
+    /// transparent mode reconnects it).
     pub(crate) fn handshake_deadline(&self) -> Option<Instant> {
-        self.links
+        let timeout = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+        let client = self
+            .server
+            .as_ref()
+            .and_then(|s| s.handshaking.as_ref())
+            .map(|(_, _, since)| *since);
+        let links = self
+            .links
             .iter()
-            .filter(|(_, l)| l.server_side && l.state == LinkState::Handshaking)
-            .map(|(_, l)| l.last_activity + Duration::from_millis(HANDSHAKE_TIMEOUT_MS))
-            .min()
+            .filter(|(_, l)| l.state == LinkState::Handshaking)
+            .map(|(_, l)| l.last_activity);
+        client.into_iter().chain(links).map(|t| t + timeout).min()
     }
 
     /// Seconds since 1970 from the SNTP clock, once it is set.

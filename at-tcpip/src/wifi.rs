@@ -393,6 +393,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         for id in 0..at_core::link::MAX_LINKS {
             self.drop_link(id, ctx);
         }
+        self.drop_handshaking_client(ctx);
     }
 
     /// Station events, background rejoin, and the messages they cause.
