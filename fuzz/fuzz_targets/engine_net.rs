@@ -22,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Arbitrary, Debug)]
 enum Step {
     Serial(Vec<u8>),
-    Start { id: u8, second: bool },
+    Start { id: u8, second: bool, ssl: bool },
     Close { id: u8 },
     Send { id: u8, payload: Vec<u8> },
     PeerData { id: u8, bytes: Vec<u8> },
@@ -196,14 +196,17 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 b.extend_from_slice(b"\r\n");
                 feed(&mut world.h, &mut world.w, &b);
             }
-            Step::Start { id, second } => {
+            Step::Start { id, second, ssl } => {
                 let id = id_of(id);
                 let (ip, port, a) = if second {
                     ("192.168.4.11", 81, SERVER2)
                 } else {
                     ("192.168.4.10", 80, SERVER)
                 };
-                let line = format!("AT+CIPSTART={id},\"TCP\",\"{ip}\",{port}\r\n");
+                // SSL links run over the simulated handshake (which `Fail` can break):
+                // the data path must treat them exactly like TCP links.
+                let ty = if ssl { "SSL" } else { "TCP" };
+                let line = format!("AT+CIPSTART={id},\"{ty}\",\"{ip}\",{port}\r\n");
                 let s = world.line(line.as_bytes());
                 let want = format!("{id},CONNECT\r\n\r\nOK\r\n");
                 let ok = world.wait_for(s, FINAL, 200);
