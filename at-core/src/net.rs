@@ -7,7 +7,7 @@
 //! | [`UdpFullStack`] | embedded-nal | UDP links, `send_to` for `AT+CIPSEND=..,"host",port` |
 //! | [`Dns`] | embedded-nal | host names in `AT+CIPSTART`, `AT+CIPDOMAIN`, `AT+PING` |
 //! | [`TcpExt`] | ours | binding to a local address (`<"local IP">`, `TCPv6` servers: embedded-nal binds a port only), the socket options of `AT+CIPTCPOPT` and `<keep_alive>`, the local port for `AT+CIPSTATE`, and bytes available without reading them (passive receive reports the total while the data stays in the stack's buffers) |
-//! | [`UdpExt`] | ours | local address binding, multicast groups, broadcast, and the local port |
+//! | [`UdpExt`] | ours | local address binding, multicast groups, broadcast, the local port, and the size of the next datagram (passive receive leaves datagrams in the stack until it has room) |
 //! | [`Station`] | ours | the Wi-Fi station: join, leave, scan, addresses, MAC, events (`AT+CWJAP`, `AT+CIFSR`, `WIFI GOT IP`) |
 //! | [`Pinger`] | ours | ICMP echo for `AT+PING`: embedded-nal has no raw sockets |
 //!
@@ -90,6 +90,15 @@ pub trait UdpExt: UdpFullStack {
 
     /// The local address of a bound socket.
     fn udp_local_addr(&mut self, socket: &Self::UdpSocket) -> Option<SocketAddr>;
+
+    /// The length of the next datagram waiting in `socket` (`FIONREAD` on a UDP
+    /// socket), 0 when none waits; `None` when the stack cannot tell, which is the
+    /// default. Passive receive uses it to leave a datagram in the stack until the
+    /// engine has room for it, instead of reading and dropping it.
+    fn udp_next_len(&mut self, socket: &mut Self::UdpSocket) -> Option<usize> {
+        let _ = socket;
+        None
+    }
 }
 
 /// Everything the TCP/IP command set needs from the network.

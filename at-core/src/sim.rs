@@ -23,7 +23,7 @@
 //! | connections waiting for [`SimNet::accepted`] | [`ESTABLISHED_LOG`] | 8 |
 //! | engine UDP sockets | [`UDP_SOCKETS`] | 8 |
 //! | datagrams / bytes queued per UDP socket | [`UDP_QUEUE_DATAGRAMS`] / [`UDP_QUEUE_BYTES`] | 8 / 8 KiB |
-//! | largest datagram | [`UDP_DATAGRAM_MAX`] | 2048 |
+//! | largest datagram | [`UDP_DATAGRAM_MAX`] | 4096 |
 //! | sent datagram log | [`UDP_SENT_LOG`] | 8 |
 //! | multicast groups per UDP socket | [`UDP_GROUPS`] | 4 |
 //! | DNS entries / name length | [`DNS_HOSTS`] / [`DNS_NAME_MAX`] | 8 / 64 |
@@ -65,7 +65,7 @@ pub const UDP_QUEUE_DATAGRAMS: usize = 8;
 /// Bytes queued toward one UDP socket.
 pub const UDP_QUEUE_BYTES: usize = 8 * 1024;
 /// Largest datagram, either way.
-pub const UDP_DATAGRAM_MAX: usize = 2048;
+pub const UDP_DATAGRAM_MAX: usize = 4096;
 /// Datagrams kept in the sent log (oldest dropped first).
 pub const UDP_SENT_LOG: usize = 8;
 /// Multicast groups one UDP socket can join.
@@ -1148,6 +1148,11 @@ impl UdpExt for SimNet {
 
     fn udp_local_addr(&mut self, socket: &SimUdp) -> Option<SocketAddr> {
         self.udp_slot(*socket).ok()?.local
+    }
+
+    fn udp_next_len(&mut self, socket: &mut SimUdp) -> Option<usize> {
+        let slot = self.udp_slot(*socket).ok()?;
+        Some(slot.queue.front().map_or(0, |(_, len)| usize::from(*len)))
     }
 }
 

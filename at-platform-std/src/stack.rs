@@ -1130,6 +1130,15 @@ impl UdpExt for StdStack {
         let local = entry.socket.as_ref()?.local_addr().ok()?;
         (local.port() != 0).then_some(local)
     }
+
+    /// `FIONREAD` on the UDP socket: Linux reports the next datagram's length (udp(7)).
+    fn udp_next_len(&mut self, socket: &mut UdpHandle) -> Option<usize> {
+        let entry = self.udp_entry(socket.slot).ok()?;
+        match entry.socket.as_ref() {
+            Some(sock) => bytes_available(&SockRef::from(sock)).ok(),
+            None => Some(0),
+        }
+    }
 }
 
 impl Dns for StdStack {

@@ -3,14 +3,17 @@
 //!
 //! TCP data waits in the stack's socket buffers, not in the engine: the total comes from
 //! [`TcpExt::tcp_available`], and a full socket buffer flow-controls the peer, so five
-//! links cost no engine RAM. UDP datagrams cannot wait that way (the stack reports only
-//! the next datagram), so they are kept whole in one shared window of
-//! [`UDP_WINDOW`] bytes; a datagram that does not fit is dropped whole.
+//! links cost no engine RAM. UDP datagrams are counted and read whole, so the ones the
+//! host has been told about are kept in one shared window of [`UDP_WINDOW`] bytes; the
+//! next ones wait in the stack's socket buffer until the window has room for them
+//! ([`UdpExt::udp_next_len`]), and the stack drops what its buffer cannot take, as UDP
+//! does. A datagram longer than the whole window (or any that does not fit, on a stack
+//! that cannot tell the next datagram's length) is dropped whole.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use at_core::link::{LinkState, Socket, MAX_LINKS};
-use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, UdpClientStack};
+use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, UdpClientStack, UdpExt};
 use at_core::{Args, Context, ErrCode, Outcome};
 use at_ssl::TlsStack;
 
@@ -18,14 +21,15 @@ use crate::frame::{read_framed, HEADER_MAX, WIDEST_ADDR};
 use crate::recv::RX_CHUNK;
 use crate::{arg, line, TcpIp};
 
-/// Shared window for passive-mode UDP datagrams, in bytes.
-pub const UDP_WINDOW: usize = 5760;
+/// Shared window for passive-mode UDP datagrams, in bytes: room for any datagram that
+/// crosses a 1500-byte MTU unfragmented, and a few small ones.
+pub const UDP_WINDOW: usize = 2048;
 
 /// Record header: link id, port, family, address, length.
 const RECORD_HEADER: usize = 1 + 2 + 1 + 16 + 2;
 
 /// Most datagrams the window holds at once.
-pub const UDP_WINDOW_DATAGRAMS: usize = 32;
+pub const UDP_WINDOW_DATAGRAMS: usize = 8;
 
 /// Passive-mode UDP datagrams, whole, oldest first: at most [`UDP_WINDOW`] payload bytes
 /// in at most [`UDP_WINDOW_DATAGRAMS`] datagrams (each record also stores its sender).
@@ -53,7 +57,7 @@ impl UdpWindow {
             }
         }
         header[20..22].copy_from_slice(&(data.len() as u16).to_le_bytes());
-        if self.payload + data.len() > UDP_WINDOW || self.datagrams >= UDP_WINDOW_DATAGRAMS {
+        if !self.fits(data.len()) {
             return false;
         }
         if self.bytes.extend_from_slice(&header).is_err() {
@@ -66,6 +70,11 @@ impl UdpWindow {
         self.payload += data.len();
         self.datagrams += 1;
         true
+    }
+
+    /// Whether a datagram of `len` bytes fits now.
+    pub fn fits(&self, len: usize) -> bool {
+        self.payload + len <= UDP_WINDOW && self.datagrams < UDP_WINDOW_DATAGRAMS
     }
 
     fn records(&self) -> impl Iterator<Item = (usize, usize, SocketAddr, &[u8])> + '_ {
@@ -285,6 +294,12 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     // The output queue's free tail serves as the landing area: the
                     // datagram is kept in the window, the queue is left as it was.
                     while let Ok(buf) = ctx.out.tail(RX_CHUNK) {
+                        // Leave the next datagram in the stack until it fits (unless it
+                        // never will).
+                        let next = UdpExt::udp_next_len(net, s);
+                        if next.is_some_and(|n| n <= UDP_WINDOW && !self.udp_window.fits(n)) {
+                            break;
+                        }
                         let Ok((n, from)) = UdpClientStack::receive(net, s, buf) else {
                             break;
                         };

@@ -446,34 +446,48 @@ fn recvdata(h: &mut H, line: &str, from: &str, data: &[u8], then: &str) {
 }
 
 #[test]
-fn passive_udp_keeps_whole_datagrams_and_drops_whole_ones_when_full() {
+fn passive_udp_leaves_datagrams_in_the_stack_until_they_fit() {
     let mut h = passive_udp();
-    let a = vec![b'a'; 2000];
-    let b = vec![b'b'; 2000];
-    let c = vec![b'c'; 2000];
+    let a = vec![b'a'; 1500];
+    let b = vec![b'b'; 1500];
+    let c = vec![b'c'; 1500];
     inject(&mut h, "192.168.4.30:7000", &a);
     inject(&mut h, "192.168.4.31:7001", &b);
     inject(&mut h, "192.168.4.32:7002", &c);
-    assert_eq!(h.poll(), b"\r\n+IPD,0,4000\r\n", "the third does not fit");
+    assert_eq!(
+        h.poll(),
+        b"\r\n+IPD,0,1500\r\n",
+        "the second does not fit yet"
+    );
     expect(
         &mut h,
         "AT+CIPRECVLEN?",
-        "+CIPRECVLEN:4000,-1,-1,-1,-1\r\n\r\nOK\r\n",
+        "+CIPRECVLEN:1500,-1,-1,-1,-1\r\n\r\nOK\r\n",
     );
-    let next = "\r\n+IPD,0,2000\r\n";
+    // Each read makes room for the next datagram, which was waiting in the stack.
+    let next = "\r\n+IPD,0,1500\r\n";
     recvdata(
         &mut h,
-        "AT+CIPRECVDATA=0,2000",
+        "AT+CIPRECVDATA=0,1500",
         "192.168.4.30:7000",
         &a,
         next,
     );
-    recvdata(&mut h, "AT+CIPRECVDATA=0,2000", "192.168.4.31:7001", &b, "");
+    recvdata(
+        &mut h,
+        "AT+CIPRECVDATA=0,1500",
+        "192.168.4.31:7001",
+        &b,
+        next,
+    );
+    recvdata(&mut h, "AT+CIPRECVDATA=0,1500", "192.168.4.32:7002", &c, "");
     expect(
         &mut h,
         "AT+CIPRECVLEN?",
         "+CIPRECVLEN:0,-1,-1,-1,-1\r\n\r\nOK\r\n",
     );
+    // A datagram longer than the whole window can never be kept: dropped whole.
+    inject(&mut h, "192.168.4.33:7003", &[b'x'; 2049]);
     inject(&mut h, "192.168.4.33:7003", b"later");
     assert_eq!(h.poll(), b"\r\n+IPD,0,5\r\n");
     recvdata(
@@ -486,21 +500,28 @@ fn passive_udp_keeps_whole_datagrams_and_drops_whole_ones_when_full() {
 }
 
 #[test]
-fn passive_udp_window_holds_5760_bytes_of_data() {
+fn passive_udp_window_holds_2048_bytes_of_data() {
     let mut h = passive_udp();
-    inject(&mut h, "192.168.4.30:7000", &[b'a'; 2000]);
-    inject(&mut h, "192.168.4.30:7000", &[b'b'; 2000]);
-    inject(&mut h, "192.168.4.30:7000", &[b'c'; 1760]);
+    inject(&mut h, "192.168.4.30:7000", &[b'a'; 1000]);
+    inject(&mut h, "192.168.4.30:7000", &[b'b'; 1000]);
+    inject(&mut h, "192.168.4.30:7000", &[b'c'; 48]);
     inject(&mut h, "192.168.4.30:7000", b"d");
     assert_eq!(
         h.poll(),
-        b"\r\n+IPD,0,5760\r\n",
-        "5760 bytes fit, the 5761st does not"
+        b"\r\n+IPD,0,2048\r\n",
+        "2048 bytes fit, the 2049th waits"
     );
     expect(
         &mut h,
         "AT+CIPRECVLEN?",
-        "+CIPRECVLEN:5760,-1,-1,-1,-1\r\n\r\nOK\r\n",
+        "+CIPRECVLEN:2048,-1,-1,-1,-1\r\n\r\nOK\r\n",
+    );
+    recvdata(
+        &mut h,
+        "AT+CIPRECVDATA=0,1000",
+        "192.168.4.30:7000",
+        &[b'a'; 1000],
+        "\r\n+IPD,0,1049\r\n",
     );
 }
 

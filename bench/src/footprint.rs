@@ -4,7 +4,7 @@
 //!
 //! The engine's and the command set's fields are private, so the breakdown adds up the
 //! buffers from their declared capacities (`Engine<C, LINE = 256, OUT = 4096,
-//! DATA = 5760>`; `at_tcpip`'s `passive::UDP_WINDOW` = 5760 plus 32 record headers of 22
+//! DATA = 5760>`; `at_tcpip`'s `passive::UDP_WINDOW` = 2048 plus 8 record headers of 22
 //! bytes; received data goes straight into the output queue, so there is no receive
 //! buffer) and reports the rest as "other state".
 
@@ -18,8 +18,8 @@ use at_tcpip::TcpIp;
 
 use crate::firmware::FwPlatform;
 
-/// `at_tcpip::passive::UDP_WINDOW` plus its 32 record headers of 22 bytes (private).
-pub const UDP_WINDOW_BYTES: usize = 5760 + 32 * 22;
+/// `at_tcpip::passive::UDP_WINDOW` plus its 8 record headers of 22 bytes (private).
+pub const UDP_WINDOW_BYTES: usize = 2048 + 8 * 22;
 /// The target.
 pub const TARGET: usize = 16 * 1024;
 
@@ -46,7 +46,7 @@ fn rows<P: at_core::net::NetPlatform>(total: usize) -> Vec<Row> {
         ),
         ("TcpIp: total", tcpip),
         (
-            "TcpIp: passive UDP window (5760 + 32 x 22)",
+            "TcpIp: passive UDP window (2048 + 8 x 22)",
             UDP_WINDOW_BYTES,
         ),
         ("TcpIp: link table (6 links)", links),

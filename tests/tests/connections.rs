@@ -953,6 +953,37 @@ fn udp_link_sends_and_receives_datagrams() {
 }
 
 #[test]
+fn passive_udp_keeps_datagrams_in_the_socket_until_the_host_makes_room() {
+    let (peer, pport) = udp_peer();
+    let local = free_udp_port();
+    let (_m, mut host) = joined(&[]);
+    host.chat(b"AT+CIPRECVMODE=1\r\n", b"\r\nOK\r\n");
+    host.chat(
+        format!("AT+CIPSTART=\"UDP\",\"127.0.0.1\",{pport},{local},0\r\n").as_bytes(),
+        b"CONNECT\r\n\r\nOK\r\n",
+    );
+    // Six datagrams of 1400 bytes: 8400 bytes, four times the module's 2048-byte window.
+    let module = SocketAddr::from((Ipv4Addr::LOCALHOST, local));
+    let datagrams: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'a' + i; 1400]).collect();
+    for d in &datagrams {
+        peer.send_to(d, module).unwrap();
+    }
+    // One at a time: each read makes room for the next, which waited in the socket.
+    for d in &datagrams {
+        host.expect(b"\r\n+IPD,1400\r\n");
+        let mut want = b"+CIPRECVDATA:1400,".to_vec();
+        want.extend_from_slice(d);
+        want.extend_from_slice(b"\r\nOK\r\n");
+        host.chat(b"AT+CIPRECVDATA=2000\r\n", &want);
+    }
+    host.chat(
+        b"AT+CIPRECVLEN?\r\n",
+        b"+CIPRECVLEN:0,-1,-1,-1,-1\r\n\r\nOK\r\n",
+    );
+    host.expect_silence(QUIET);
+}
+
+#[test]
 fn udp_mode_2_follows_every_new_sender() {
     let (first, fport) = udp_peer();
     let local = free_udp_port();
