@@ -23,10 +23,12 @@ pub const WIDEST_ADDR: SocketAddr = SocketAddr::new(
     65535,
 );
 
-/// A header being formatted.
+/// A header being composed: plain bytes and decimal numbers are appended directly
+/// (`+IPD` headers are on the data path); addresses go through [`fmt::Write`].
 pub(crate) struct Header {
     buf: [u8; HEADER_MAX],
     len: usize,
+    overflow: bool,
 }
 
 impl Header {
@@ -34,37 +36,50 @@ impl Header {
         Header {
             buf: [0; HEADER_MAX],
             len: 0,
+            overflow: false,
         }
     }
 
     fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+
+    /// Appends `bytes` (marks the header as overflowed when they do not fit).
+    pub fn push(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// Appends `n` in decimal.
+    pub fn push_num(&mut self, mut n: usize) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
 }
 
 impl fmt::Write for Header {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Writes `n` in decimal without `core::fmt`'s machinery (headers are on the data path).
-pub(crate) fn put_num(w: &mut dyn fmt::Write, mut n: usize) -> fmt::Result {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+        self.push(s.as_bytes());
+        if self.overflow {
+            Err(fmt::Error)
+        } else {
+            Ok(())
         }
     }
-    w.write_str(core::str::from_utf8(&digits[i..]).map_err(|_| fmt::Error)?)
 }
 
 /// Why a framed read queued nothing.
@@ -90,12 +105,15 @@ pub(crate) fn read_framed<E>(
     limit: usize,
     trailer: &[u8],
     guess: SocketAddr,
-    header: impl Fn(usize, SocketAddr, &mut dyn fmt::Write) -> fmt::Result,
+    header: impl Fn(usize, SocketAddr, &mut Header),
     keep_empty: bool,
     read: impl FnOnce(&mut [u8]) -> Result<(usize, SocketAddr), E>,
 ) -> Result<(usize, SocketAddr), Framing<E>> {
     let mut estimate = Header::new();
-    header(limit, guess, &mut estimate).map_err(|_| Framing::Full)?;
+    header(limit, guess, &mut estimate);
+    if estimate.overflow {
+        return Err(Framing::Full);
+    }
     let room = estimate.len;
     let tail = out.tail(room + limit + trailer.len())?;
     let (n, from) = read(&mut tail[room..room + limit]).map_err(Framing::Read)?;
@@ -104,9 +122,9 @@ pub(crate) fn read_framed<E>(
         return Ok((0, from));
     }
     let mut real = Header::new();
-    header(n, from, &mut real).map_err(|_| Framing::Full)?;
+    header(n, from, &mut real);
     let hl = real.len;
-    if hl > room {
+    if hl > room || real.overflow {
         // The guess was not an upper bound: refuse rather than overwrite the data.
         return Err(Framing::Full);
     }

@@ -10,6 +10,7 @@
 //! does. A datagram longer than the whole window (or any that does not fit, on a stack
 //! that cannot tell the next datagram's length) is dropped whole.
 
+use core::fmt::Write;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use at_core::link::{LinkState, Socket, MAX_LINKS};
@@ -17,7 +18,7 @@ use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, UdpClientStack, UdpE
 use at_core::{Args, Context, ErrCode, Outcome};
 use at_ssl::TlsStack;
 
-use crate::frame::{read_framed, HEADER_MAX, WIDEST_ADDR};
+use crate::frame::{read_framed, Header, HEADER_MAX, WIDEST_ADDR};
 use crate::recv::RX_CHUNK;
 use crate::{arg, line, TcpIp};
 
@@ -205,12 +206,14 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let room = ctx.out.free().saturating_sub(HEADER_MAX + 8);
         let limit = want.min(room).min(RX_CHUNK);
         let dinfo = self.dinfo;
-        let header = |n: usize, from: SocketAddr, w: &mut dyn core::fmt::Write| {
+        let header = |n: usize, from: SocketAddr, h: &mut Header| {
+            h.push(b"+CIPRECVDATA:");
+            h.push_num(n);
             if dinfo {
-                write!(w, "+CIPRECVDATA:{},\"{}\",{},", n, from.ip(), from.port())
-            } else {
-                write!(w, "+CIPRECVDATA:{n},")
+                let _ = write!(h, ",\"{}\",", from.ip());
+                h.push_num(usize::from(from.port()));
             }
+            h.push(b",");
         };
         let Some(link) = self.links.get_mut(id) else {
             diag!("link is not valid");

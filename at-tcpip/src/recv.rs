@@ -6,7 +6,7 @@
 //! buffers and TCP flow control holds the peer: nothing is lost, nothing grows, nothing
 //! is copied twice.
 
-use core::fmt;
+use core::fmt::Write;
 use core::net::SocketAddr;
 
 use at_core::link::{LinkState, Socket, UdpMode};
@@ -14,7 +14,7 @@ use at_core::net::{nb, NetPlatform, TcpClientStack, UdpClientStack};
 use at_core::Context;
 use at_ssl::TlsStack;
 
-use crate::frame::{put_num, read_framed, Framing, HEADER_MAX, WIDEST_ADDR};
+use crate::frame::{read_framed, Framing, Header, HEADER_MAX, WIDEST_ADDR};
 use crate::TcpIp;
 
 /// Most payload bytes read from a link at once (the W800's `+IPD` limit).
@@ -49,28 +49,21 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             }
             let net = ctx.platform.net();
             let remote = link.remote;
-            let ipd = |n: usize, from: SocketAddr, w: &mut dyn fmt::Write| {
+            let ipd = |n: usize, from: SocketAddr, h: &mut Header| {
                 if transparent {
-                    return Ok(());
+                    return;
                 }
-                match (mux, dinfo) {
-                    (false, false) => {
-                        w.write_str("\r\n+IPD,")?;
-                        put_num(w, n)?;
-                        w.write_str(":")
-                    }
-                    (true, false) => {
-                        w.write_str("\r\n+IPD,")?;
-                        put_num(w, id)?;
-                        w.write_str(",")?;
-                        put_num(w, n)?;
-                        w.write_str(":")
-                    }
-                    (false, true) => write!(w, "\r\n+IPD,{n},\"{}\",{}:", from.ip(), from.port()),
-                    (true, true) => {
-                        write!(w, "\r\n+IPD,{id},{n},\"{}\",{}:", from.ip(), from.port())
-                    }
+                h.push(b"\r\n+IPD,");
+                if mux {
+                    h.push_num(id);
+                    h.push(b",");
                 }
+                h.push_num(n);
+                if dinfo {
+                    let _ = write!(h, ",\"{}\",", from.ip());
+                    h.push_num(usize::from(from.port()));
+                }
+                h.push(b":");
             };
             let trailer: &[u8] = if transparent { b"" } else { b"\r\n" };
             let got = match &mut link.socket {
