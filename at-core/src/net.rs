@@ -224,4 +224,15 @@ pub trait NetPlatform: crate::platform::Platform {
 
     /// The Wi-Fi station.
     fn station(&mut self) -> &mut Self::Station;
+
+    /// Whether the stack may have news for the engine since the last call: data, a
+    /// close or a reset on a socket, a connection to accept, a datagram. The TCP/IP
+    /// command set skips its receive and accept passes while there is none (and its own
+    /// state asks for none: data left behind by a full output queue, a command that ran),
+    /// which is most polls. A platform that cannot tell keeps this default, `true`, and
+    /// every poll runs the passes. Readiness events (epoll, lwIP's socket callbacks) are
+    /// what a platform sets it from.
+    fn take_network_activity(&mut self) -> bool {
+        true
+    }
 }

@@ -357,6 +357,8 @@ pub struct SimNet {
     connect_delay: u8,
     tls_delay: u8,
     faults: u16,
+    /// Something happened on the remote side since [`SimNet::take_activity`].
+    activity: bool,
     seq: u32,
     port_offset: u16,
 }
@@ -443,6 +445,13 @@ impl SimNet {
         (slot.tls == SimTls::Up).then_some(slot.tls_note.as_str())
     }
 
+    /// Whether the remote side did anything (peer data, closes, resets, connections,
+    /// datagrams, window changes) since the last call; the platform's
+    /// [`NetPlatform::take_network_activity`].
+    pub fn take_activity(&mut self) -> bool {
+        core::mem::replace(&mut self.activity, false)
+    }
+
     /// The next call of `op` fails with [`SimError::Injected`] (planting twice before it
     /// fires still fails one call).
     pub fn fail_next(&mut self, op: SimOp) {
@@ -500,6 +509,7 @@ impl SimNet {
     /// The peer sends `bytes`; returns how many fit the connection's [`TCP_BUFFER`].
     /// Nothing is taken after the peer closed or reset, or the engine closed.
     pub fn peer_send(&mut self, peer: PeerId, bytes: &[u8]) -> usize {
+        self.activity = true;
         let Some(slot) = self.peer_slot_mut(peer) else {
             return 0;
         };
@@ -526,6 +536,7 @@ impl SimNet {
 
     /// The peer closes (FIN): the engine receives what is queued, then `Ok(0)`.
     pub fn peer_close(&mut self, peer: PeerId) {
+        self.activity = true;
         if let Some(slot) = self.peer_slot_mut(peer) {
             slot.peer_fin = true;
         }
@@ -534,6 +545,7 @@ impl SimNet {
     /// The peer resets the connection: queued data is lost; the engine's receive, send
     /// and `tcp_available` fail with [`SimError::Reset`] (kind `PipeClosed`).
     pub fn peer_reset(&mut self, peer: PeerId) {
+        self.activity = true;
         if let Some(slot) = self.peer_slot_mut(peer) {
             slot.reset = true;
             slot.to_engine.clear();
@@ -543,6 +555,7 @@ impl SimNet {
     /// The engine's sends may push `n` more bytes, then answer `WouldBlock` (default
     /// `usize::MAX`: no limit but [`TCP_BUFFER`] bytes not taken by the peer).
     pub fn set_send_window(&mut self, peer: PeerId, n: usize) {
+        self.activity = true;
         if let Some(slot) = self.peer_slot_mut(peer) {
             slot.window = n;
         }
@@ -558,6 +571,7 @@ impl SimNet {
     /// (same port and family, bound address unspecified or equal). The engine's `accept`
     /// returns it; the peer may send before that.
     pub fn peer_connect(&mut self, to: SocketAddr, from: SocketAddr) -> Result<PeerId, SimError> {
+        self.activity = true;
         let listener = self
             .tcp
             .iter()
@@ -637,6 +651,7 @@ impl SimNet {
         from: SocketAddr,
         datagram: &[u8],
     ) -> Result<(), SimError> {
+        self.activity = true;
         let len = u16::try_from(datagram.len())
             .ok()
             .filter(|&l| usize::from(l) <= UDP_DATAGRAM_MAX)
@@ -1467,6 +1482,10 @@ impl NetPlatform for SimPlatform {
 
     fn net(&mut self) -> &mut SimNet {
         &mut self.net
+    }
+
+    fn take_network_activity(&mut self) -> bool {
+        self.net.take_activity()
     }
 
     fn station(&mut self) -> &mut SimStation {

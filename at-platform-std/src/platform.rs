@@ -77,6 +77,7 @@ pub struct StdPlatform {
     uart_request: Option<UartConfig>,
     restarts: u32,
     min_free: std::cell::Cell<u32>,
+    network_activity: bool,
 }
 
 impl StdPlatform {
@@ -98,6 +99,7 @@ impl StdPlatform {
             uart_request: None,
             restarts: 0,
             min_free: std::cell::Cell::new(u32::MAX),
+            network_activity: true,
         }
     }
 
@@ -105,6 +107,13 @@ impl StdPlatform {
     /// serving loop applies it to the port it owns.
     pub fn take_uart_request(&mut self) -> Option<UartConfig> {
         self.uart_request.take()
+    }
+
+    /// Records a readiness event of one of the stack's sockets (the serving loop calls
+    /// this for every event it does not handle itself); the engine's next poll runs its
+    /// socket passes.
+    pub fn note_network_activity(&mut self) {
+        self.network_activity = true;
     }
 
     /// How many times the module was restarted (`AT+RST`, `AT+RESTORE`).
@@ -128,6 +137,10 @@ impl NetPlatform for StdPlatform {
 
     fn station(&mut self) -> &mut EmulatedStation {
         &mut self.station
+    }
+
+    fn take_network_activity(&mut self) -> bool {
+        std::mem::replace(&mut self.network_activity, false)
     }
 }
 

@@ -278,6 +278,9 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
                     PortEvent::HostDetached => log::info!("host detached"),
                     _ => {}
                 }
+            } else {
+                // A socket of the stack (or the pinger): the engine's socket passes run.
+                platform.note_network_activity();
             }
         }
     }

@@ -379,6 +379,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         }
         match self.advance_link(0, remote, &start.host, ctx) {
             Ok(()) => {
+                self.passes_due = true;
                 if ctx.system.sysmsg & at_core::system::SYSMSG_LINK_STATE != 0 {
                     let _ = ctx.out.push(b"CONNECT\r\n");
                 }

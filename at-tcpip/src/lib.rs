@@ -133,6 +133,9 @@ pub struct TcpIp<P: NetPlatform> {
     sntp: sntp::Sntp<UdpOf<P>>,
     /// The last receive pass read data: more may be waiting, poll again at once.
     rx_more: bool,
+    /// The receive and accept passes must run on the next poll even without network
+    /// activity: one stopped early (the output queue was full), or a command ran.
+    passes_due: bool,
     /// Links have existed since the station got its address (`STATUS:4`).
     had_links: bool,
     /// `AT+CIPSSLCCONF`, `AT+CIPSSLCCN`, `AT+CIPSSLCSNI`, `AT+CIPSSLCALPN`,
@@ -184,6 +187,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             dns: dns::Resolver::default(),
             sntp: sntp::Sntp::default(),
             rx_more: false,
+            passes_due: true,
             had_links: false,
             ssl: SslSettings::new(),
         }
@@ -381,6 +385,11 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
                 None => Outcome::Error(ErrCode::EXEC),
             };
         };
+        // These leave work for the receive pass that no socket event will announce:
+        // data left behind by a read, a switch of the receive mode.
+        if matches!(cmd, Cmd::CipRecvData | Cmd::CipRecvMode | Cmd::CipMode) {
+            self.passes_due = true;
+        }
         match (cmd, form) {
             (Cmd::CipV6, Form::Query) => flag(ctx, "CIPV6", self.ipv6),
             (Cmd::CipV6, _) => self.set_ipv6(args, ctx),
@@ -497,6 +506,9 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
     }
 
     fn poll_pending(&mut self, _index: usize, ctx: &mut Context<'_, P>) -> Outcome {
+        // A connect or handshake that completes here may have consumed the socket's
+        // event while its link was not yet readable (a TLS library may hold data).
+        self.passes_due = true;
         match core::mem::replace(&mut self.pending, Pending::None) {
             Pending::None => Outcome::Error(ErrCode::EXEC),
             Pending::Start(start) => self.continue_start(start, ctx),
@@ -518,6 +530,7 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
     }
 
     fn leave_transparent(&mut self, _index: usize, ctx: &mut Context<'_, P>) {
+        self.passes_due = true;
         // A reconnection still in progress ends with the mode.
         self.reconnect_at = None;
         if self.links.get(0).is_some_and(|l| {
@@ -535,13 +548,19 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
 
     fn poll(&mut self, ctx: &mut Context<'_, P>) {
         self.poll_station(ctx);
-        self.accept_clients(ctx);
-        self.advance_server_handshakes(ctx);
-        if self.passive && !ctx.transparent {
-            self.receive_passive(ctx);
-        } else {
-            self.receive(ctx);
+        // The socket passes run only when the network may have news, or something of
+        // ours asks for them; a pass that stops early sets `passes_due` again.
+        let activity = ctx.platform.take_network_activity();
+        if activity || self.passes_due || self.rx_more {
+            self.passes_due = false;
+            self.accept_clients(ctx);
+            if self.passive && !ctx.transparent {
+                self.receive_passive(ctx);
+            } else {
+                self.receive(ctx);
+            }
         }
+        self.advance_server_handshakes(ctx);
         self.expire_idle_clients(ctx);
         self.reconnect(ctx);
         self.poll_sntp(ctx);

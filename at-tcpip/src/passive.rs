@@ -266,6 +266,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn receive_passive(&mut self, ctx: &mut Context<'_, P>) {
         for id in 0..MAX_LINKS {
             if ctx.out.free() < 64 {
+                self.passes_due = true;
                 return;
             }
             let Some(link) = self.links.get_mut(id) else {
@@ -296,7 +297,12 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 Socket::Udp(s) => {
                     // The output queue's free tail serves as the landing area: the
                     // datagram is kept in the window, the queue is left as it was.
-                    while let Ok(buf) = ctx.out.tail(RX_CHUNK) {
+                    loop {
+                        let Ok(buf) = ctx.out.tail(RX_CHUNK) else {
+                            // No landing area now: try again once the host has read.
+                            self.passes_due = true;
+                            break;
+                        };
                         // Leave the next datagram in the stack until it fits (unless it
                         // never will).
                         let next = UdpExt::udp_next_len(net, s);
@@ -336,6 +342,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     link.ipd_reported = true;
                     link.last_activity = ctx.now;
                 }
+            } else {
+                self.passes_due = true;
             }
         }
     }

@@ -39,6 +39,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             // Wait for room for a worthwhile message rather than trickle tiny frames
             // (the engine polls again once the host has taken its output).
             if limit < MIN_READ.min(usize::from(ctx.system.profile.ipd_max)) {
+                self.passes_due = true;
                 return;
             }
             let Some(link) = self.links.get_mut(id) else {
@@ -112,7 +113,10 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 }
                 Err(Framing::Read(true)) => self.drop_link(id, ctx),
                 Err(Framing::Read(false)) => {}
-                Err(Framing::Full) => return,
+                Err(Framing::Full) => {
+                    self.passes_due = true;
+                    return;
+                }
             }
         }
     }

@@ -142,6 +142,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         loop {
             // Room for the `<id>,CONNECT` line.
             if ctx.out.free() < 64 {
+                self.passes_due = true;
                 return;
             }
             let Some(server) = self.server.as_mut() else {
@@ -224,6 +225,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             return;
         }
         self.had_links = true;
+        // A TLS library may already hold the client's first data.
+        self.passes_due = true;
         let _ = ctx.out.push(b"\r\n");
         let _ = self.announce_connect(id, ctx);
     }
