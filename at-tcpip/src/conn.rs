@@ -542,7 +542,11 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 link.local_port
             ))
         } else if self.mux {
-            ctx.out.push_fmt(format_args!("{id},CONNECT\r\n"))
+            // Ids are one digit: no formatting machinery for the common message.
+            const _: () = assert!(MAX_LINKS <= 10);
+            let mut line = *b"0,CONNECT\r\n";
+            line[0] = b'0' + id as u8;
+            ctx.out.push(&line)
         } else {
             ctx.out.push(b"CONNECT\r\n")
         };
