@@ -345,7 +345,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             .len()
             .min(room)
             .min(usize::try_from(limit).unwrap_or(usize::MAX));
-        if escape.held() == 0 && !input[..n].contains(&b'+') {
+        if escape.held() == 0 && memchr::memchr(b'+', &input[..n]).is_none() {
             self.data[self.data_len..self.data_len + n].copy_from_slice(&input[..n]);
             self.data_len += n;
             if n > 0 {

@@ -53,7 +53,7 @@ impl<const LINE: usize> LineAssembler<LINE> {
     pub fn push(&mut self, input: &[u8]) -> (usize, Option<Assembled>) {
         let skip = self.swallow_late_lf(input);
         let input = &input[skip..];
-        match input.iter().position(|&b| b == b'\r' || b == b'\n') {
+        match memchr::memchr2(b'\r', b'\n', input) {
             None => {
                 self.append(input);
                 (skip + input.len(), None)
