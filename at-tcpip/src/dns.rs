@@ -64,6 +64,13 @@ pub(crate) struct Resolver<S> {
     next_id: u16,
 }
 
+impl<S> Resolver<S> {
+    /// Whether a manual lookup holds its UDP socket.
+    pub(crate) fn holds_socket(&self) -> bool {
+        self.lookup.as_ref().is_some_and(|l| l.socket.is_some())
+    }
+}
+
 impl<S> Default for Resolver<S> {
     fn default() -> Self {
         Resolver {

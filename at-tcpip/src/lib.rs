@@ -203,6 +203,24 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         self.mux
     }
 
+    /// How many TCP and UDP sockets of the stack the set holds: links, the server's
+    /// listener and a client still in its TLS handshake, the resolver's and SNTP's UDP
+    /// sockets. Every socket the set opens is counted here until it closes it, so a
+    /// platform (or a fuzzer) can check that nothing leaks.
+    pub fn sockets_held(&self) -> (usize, usize) {
+        let tcp_links = (self.links.iter())
+            .filter(|(_, l)| matches!(l.socket, at_core::link::Socket::Tcp(_)))
+            .count();
+        let udp_links = self.links.len() - tcp_links;
+        let server = self
+            .server
+            .as_ref()
+            .map_or(0, |s| 1 + usize::from(s.handshaking.is_some()));
+        let udp_services =
+            usize::from(self.dns.holds_socket()) + usize::from(self.sntp.holds_socket());
+        (tcp_links + server, udp_links + udp_services)
+    }
+
     /// The local port of the running server.
     pub fn server_port(&self) -> Option<u16> {
         self.server.as_ref().map(|s| s.port)

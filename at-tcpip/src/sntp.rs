@@ -247,6 +247,19 @@ struct Round<S> {
     step: Step<S>,
 }
 
+impl<S> Sntp<S> {
+    /// Whether a request is out (its socket open).
+    pub(crate) fn holds_socket(&self) -> bool {
+        matches!(
+            self.round,
+            Some(Round {
+                step: Step::Waiting { .. },
+                ..
+            })
+        )
+    }
+}
+
 /// What an answer means for the round.
 enum Verdict {
     Synced(NtpResult),

@@ -6,7 +6,8 @@
 //! (lines, the prompt, `+IPD` frames with their declared lengths); the `+IPD` payload of
 //! a link is a prefix of what its peer sent; what each peer received is exactly the
 //! payload the host sent in CIPSEND data phases that ended in `SEND OK` (a prefix when one
-//! ended in `SEND FAIL`); the engine takes input again and answers `AT` once the host
+//! ended in `SEND FAIL`); the sockets the engine holds (links, server, resolver) are exactly
+//! the stack's open ones after every step; the engine takes input again and answers `AT` once the host
 //! reads. Raw serial chunks have `S`/`s` masked so they cannot open data phases the
 //! tracker does not know about, and `E`/`e` so they cannot turn echo on.
 #![no_main]
@@ -129,6 +130,15 @@ impl World {
                 }
             }
         }
+    }
+
+    /// The sockets the command set says it holds (links, server, resolver, SNTP) are
+    /// exactly the ones open in the stack: nothing leaks, nothing is used after close.
+    fn check_sockets(&self) {
+        let held = self.h.engine.commands().sockets_held();
+        let net = &self.h.platform.net;
+        let open = (net.tcp_open_sockets(), net.udp_open_sockets());
+        assert_eq!(held, open, "(TCP, UDP) sockets: held by the engine vs open in the stack");
     }
 
     fn check_peers(&mut self) {
@@ -345,6 +355,7 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
         // Output capacity bound (the queue is 4096 bytes): nothing beyond it is pending.
         let _ = world.h.engine.has_output();
         parse_output(&world.w.out);
+        world.check_sockets();
     }
     // The host reads everything: the engine drains, takes input and answers AT.
     world.w.budget = usize::MAX;
