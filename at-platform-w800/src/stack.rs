@@ -355,9 +355,28 @@ impl<const N: usize> LwipStack<N> {
 
     /// Reads a TCP socket's options back from lwIP.
     pub fn tcp_options(&self, socket: &TcpHandle) -> Result<TcpOptionsReadBack, NetError> {
-        let fd = self
-            .tcp_fd(socket)
-            .ok_or(NetError::InvalidState("no lwIP socket yet"))?;
+        self.tcp_options_at(socket.slot())
+    }
+
+    /// The slots of connected TCP sockets (clients and accepted connections), for
+    /// diagnostics and tests that see the stack from outside the engine.
+    pub fn connected_tcp_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots.iter().enumerate().filter_map(|(i, s)| match s {
+            Slot::Tcp(TcpEntry {
+                state: TcpState::Connected,
+                ..
+            }) => Some(i),
+            _ => None,
+        })
+    }
+
+    /// Reads the options of the TCP socket in `slot` back from lwIP.
+    pub fn tcp_options_at(&self, slot: usize) -> Result<TcpOptionsReadBack, NetError> {
+        let fd = match self.slots.get(slot) {
+            Some(Slot::Tcp(TcpEntry { fd: Some(fd), .. })) => *fd,
+            Some(Slot::Tcp(_)) => return Err(NetError::InvalidState("no lwIP socket yet")),
+            _ => return Err(NetError::BadHandle),
+        };
         let int = |level, name| ffi::int_option(fd, level, name);
         Ok(TcpOptionsReadBack {
             linger: ffi::linger(fd)?,
