@@ -50,7 +50,8 @@ pub const AT_W800_NO_DEADLINE: u32 = u32::MAX;
 
 /// Writes bytes to the AT UART without blocking; returns how many it took (0: none now,
 /// the engine keeps them and offers them again at the next poll).
-pub type AtW800UartWrite = extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize) -> usize;
+pub type AtW800UartWrite =
+    Option<extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize) -> usize>;
 
 /// The engine and everything it runs on, in the firmware's memory. Opaque to C.
 pub struct AtW800 {
@@ -69,7 +70,7 @@ const _: () = assert!(core::mem::align_of::<AtW800>() <= AT_W800_MEMORY_ALIGN);
 /// The UART write callback as an [`embedded_io::Write`].
 #[derive(Clone, Copy)]
 struct UartWriter {
-    write: Option<AtW800UartWrite>,
+    write: AtW800UartWrite,
     ctx: *mut c_void,
 }
 
@@ -230,7 +231,7 @@ pub unsafe extern "C" fn at_w800_deinit(at: *mut AtW800) {
 #[no_mangle]
 pub unsafe extern "C" fn at_w800_set_uart_write(
     at: *mut AtW800,
-    write: Option<AtW800UartWrite>,
+    write: AtW800UartWrite,
     ctx: *mut c_void,
 ) {
     // SAFETY: null or a live engine used by this thread only (the caller's contract).

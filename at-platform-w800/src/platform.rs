@@ -63,11 +63,12 @@ impl From<&UartConfig> for AtW800UartConfig {
 }
 
 /// Reconfigures the AT UART: 0 if applied, anything else if the hardware cannot.
-pub type ApplyUartFn = extern "C" fn(ctx: *mut c_void, config: *const AtW800UartConfig) -> c_int;
+pub type AtW800ApplyUart =
+    Option<extern "C" fn(ctx: *mut c_void, config: *const AtW800UartConfig) -> c_int>;
 /// Restarts the module's radio and peripherals (the engine has reset itself already).
-pub type RestartFn = extern "C" fn(ctx: *mut c_void);
+pub type AtW800Restart = Option<extern "C" fn(ctx: *mut c_void)>;
 /// Reports free and lowest-ever free heap, in bytes.
-pub type MemoryFn = extern "C" fn(ctx: *mut c_void, free: *mut u32, min_free: *mut u32);
+pub type AtW800Memory = Option<extern "C" fn(ctx: *mut c_void, free: *mut u32, min_free: *mut u32)>;
 
 /// What only the firmware can do, as C callbacks; every one is optional.
 #[repr(C)]
@@ -76,11 +77,11 @@ pub struct AtW800Hooks {
     /// Passed to every hook.
     pub ctx: *mut c_void,
     /// `AT+UART_CUR`/`AT+UART_DEF`; without it they answer `ERROR`.
-    pub apply_uart: Option<ApplyUartFn>,
+    pub apply_uart: AtW800ApplyUart,
     /// `AT+RST`, `AT+RESTORE`.
-    pub restart: Option<RestartFn>,
+    pub restart: AtW800Restart,
     /// `AT+SYSRAM?`; without it both figures are 0.
-    pub memory: Option<MemoryFn>,
+    pub memory: AtW800Memory,
 }
 
 impl Default for AtW800Hooks {

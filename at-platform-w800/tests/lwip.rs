@@ -670,3 +670,93 @@ fn engine_cifsr_reports_lwip_addresses() {
         "{out}"
     );
 }
+
+mod capi {
+    use super::*;
+    use at_platform_w800::capi::{self, AtW800, AT_W800_MEMORY_ALIGN, AT_W800_MEMORY_SIZE};
+    use std::ffi::c_void;
+    use std::sync::Mutex;
+
+    #[repr(C, align(8))]
+    struct Memory([u8; AT_W800_MEMORY_SIZE]);
+
+    static OUTPUT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+    extern "C" fn uart_write(ctx: *mut c_void, data: *const u8, len: usize) -> usize {
+        assert_eq!(ctx as usize, 0x5738);
+        // SAFETY (test): the engine passes a valid buffer of `len` bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        // Take at most 7 bytes a call: the engine keeps the rest.
+        let n = len.min(7);
+        OUTPUT.lock().unwrap().extend_from_slice(&bytes[..n]);
+        n
+    }
+
+    fn output_contains(s: &str) -> bool {
+        find(&OUTPUT.lock().unwrap(), s.as_bytes()).is_some()
+    }
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn capi_engine_in_caller_memory_answers_over_the_uart_callback() {
+        host::start().unwrap();
+        assert!(capi::at_w800_memory_size() <= AT_W800_MEMORY_SIZE);
+        assert!(capi::at_w800_memory_align() <= AT_W800_MEMORY_ALIGN);
+        eprintln!(
+            "engine in caller memory: {} bytes, align {} (x86_64 host)",
+            capi::at_w800_memory_size(),
+            capi::at_w800_memory_align()
+        );
+        let mut memory = Box::new(Memory([0; AT_W800_MEMORY_SIZE]));
+        let base = memory.0.as_mut_ptr().cast::<c_void>();
+        // SAFETY (test): the memory is live and large enough; too small or misaligned
+        // memory is refused.
+        unsafe {
+            assert!(capi::at_w800_init(base, 100, std::ptr::null()).is_null());
+            assert!(
+                capi::at_w800_init(base.add(1), AT_W800_MEMORY_SIZE - 1, std::ptr::null())
+                    .is_null()
+            );
+        }
+        // SAFETY (test): as above.
+        let at: *mut AtW800 =
+            unsafe { capi::at_w800_init(base, AT_W800_MEMORY_SIZE, std::ptr::null()) };
+        assert!(!at.is_null());
+        // SAFETY (test): `at` is live until at_w800_deinit below; one thread uses it.
+        unsafe {
+            capi::at_w800_set_uart_write(at, Some(uart_write), 0x5738 as *mut c_void);
+            // A tick near the wrap: the engine's clock keeps counting across it.
+            let mut tick = u32::MAX - 50;
+            let deadline = StdInstant::now() + TIMEOUT;
+            while !output_contains("ready\r\n") {
+                assert!(StdInstant::now() < deadline);
+                capi::at_w800_poll(at, tick);
+            }
+            let mut line: &[u8] = b"AT+GMR\r\n";
+            while !line.is_empty() {
+                let n = capi::at_w800_feed(at, tick, line.as_ptr(), line.len());
+                line = &line[n..];
+                capi::at_w800_poll(at, tick);
+                tick = tick.wrapping_add(1);
+                assert!(StdInstant::now() < deadline);
+            }
+            while !output_contains("OK\r\n") {
+                assert!(StdInstant::now() < deadline);
+                capi::at_w800_poll(at, tick);
+            }
+            assert!(
+                output_contains("W800"),
+                "{:?}",
+                String::from_utf8_lossy(&OUTPUT.lock().unwrap())
+            );
+            assert_eq!(capi::at_w800_poll(at, tick), 0, "all output written");
+            assert_eq!(
+                capi::at_w800_next_deadline(at, tick),
+                capi::AT_W800_NO_DEADLINE
+            );
+            capi::at_w800_deinit(at);
+            // Null engines are ignored.
+            assert_eq!(capi::at_w800_poll(std::ptr::null_mut(), 0), -1);
+        }
+    }
+}
