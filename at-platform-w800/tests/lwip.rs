@@ -182,11 +182,8 @@ impl Host {
         while data.len() < n {
             self.poll();
             let rest = &self.out.0[self.seen..];
-            match find(rest, b"+IPD,") {
-                Some(i) => {
-                    let Some(colon) = rest[i..].iter().position(|&b| b == b':') else {
-                        continue;
-                    };
+            if let Some(i) = find(rest, b"+IPD,") {
+                if let Some(colon) = rest[i..].iter().position(|&b| b == b':') {
                     let header = std::str::from_utf8(&rest[i + 5..i + colon]).unwrap();
                     let len: usize = header.rsplit(',').next().unwrap().parse().unwrap();
                     let start = i + colon + 1;
@@ -196,7 +193,6 @@ impl Host {
                         continue;
                     }
                 }
-                None => {}
             }
             assert!(
                 StdInstant::now() < deadline,
