@@ -12,10 +12,11 @@
 #include <stdbool.h>
 
 /*
- Bytes of memory [`at_w800_init`] needs at most, on any target (the exact figure is
- [`at_w800_memory_size`]); checked at compile time.
+ Bytes of memory [`at_w800_init`] needs at most on the W800 (checked when the
+ staticlib is built; the exact figure is [`at_w800_memory_size`]). A host build needs
+ more (its settings live in a RAM store): there, ask [`at_w800_memory_size`].
  */
-#define AT_W800_MEMORY_SIZE (32 * 1024)
+#define AT_W800_MEMORY_SIZE (20 * 1024)
 
 /*
  Alignment the memory given to [`at_w800_init`] needs at most.

@@ -38,9 +38,10 @@ use at_core::{Instant, Profile};
 
 use crate::platform::{AtW800Hooks, FirmwareEngine, FirmwarePlatform};
 
-/// Bytes of memory [`at_w800_init`] needs at most, on any target (the exact figure is
-/// [`at_w800_memory_size`]); checked at compile time.
-pub const AT_W800_MEMORY_SIZE: usize = 32 * 1024;
+/// Bytes of memory [`at_w800_init`] needs at most on the W800 (checked when the
+/// staticlib is built; the exact figure is [`at_w800_memory_size`]). A host build needs
+/// more (its settings live in a RAM store): there, ask [`at_w800_memory_size`].
+pub const AT_W800_MEMORY_SIZE: usize = 20 * 1024;
 
 /// Alignment the memory given to [`at_w800_init`] needs at most.
 pub const AT_W800_MEMORY_ALIGN: usize = 8;
@@ -61,11 +62,23 @@ pub struct AtW800 {
     clock: Clock,
 }
 
+#[cfg(target_os = "none")]
 const _: () = assert!(
     core::mem::size_of::<AtW800>() <= AT_W800_MEMORY_SIZE,
     "AT_W800_MEMORY_SIZE is too small for the engine"
 );
 const _: () = assert!(core::mem::align_of::<AtW800>() <= AT_W800_MEMORY_ALIGN);
+
+/// `[size, align]` of the engine on this target, as a symbol size reports can read from
+/// an object file without running it (`scripts/w800.sh` does). C code calls
+/// [`at_w800_memory_size`] instead.
+#[no_mangle]
+#[used]
+#[allow(non_upper_case_globals)]
+pub static at_w800_engine_layout: [u32; 2] = [
+    core::mem::size_of::<AtW800>() as u32,
+    core::mem::align_of::<AtW800>() as u32,
+];
 
 /// The UART write callback as an [`embedded_io::Write`].
 #[derive(Clone, Copy)]

@@ -1,6 +1,6 @@
 //! The Wi-Fi station ([`at_core::net::Station`]).
 //!
-//! - [`SdkStation`] (W800 target only) is the SDK's station, reached through the port
+//! - `SdkStation` (W800 target only) is the SDK's station, reached through the port
 //!   shim (`at_w800_port_wifi_*`, implemented in `c/at_w800_port_wifi.c` over the SDK's
 //!   `wm_wifi.h`).
 //! - [`EmulatedStation`] is for hosts, where lwIP runs on a TAP device and there is no

@@ -1,6 +1,6 @@
 //! The settings store behind `AT+SYSSTORE` ([`at_core::store::SettingsStore`]).
 //!
-//! On the W800 ([`NvsStore`], target only) settings live in the SDK's NVS, group `"at"`
+//! On the W800 (`NvsStore`, target only) settings live in the SDK's NVS, group `"at"`
 //! of the default partition, one binary item per key (`wm_nvs_set_binary`; keys are at
 //! most 15 bytes, which is also NVS's limit). On the host the platform uses
 //! [`at_core::store::MemoryStore`].
@@ -33,7 +33,7 @@ mod nvs {
 
         fn nvs(&mut self) -> Result<&mut Nvs, NvsError> {
             if self.nvs.is_none() {
-                self.nvs = Some(Nvs::open(b"at\0").map_err(NvsError)?);
+                self.nvs = Some(Nvs::open(c"at").map_err(NvsError)?);
             }
             self.nvs.as_mut().ok_or(NvsError(-1))
         }

@@ -669,12 +669,9 @@ fn engine_cifsr_reports_lwip_addresses() {
 
 mod capi {
     use super::*;
-    use at_platform_w800::capi::{self, AtW800, AT_W800_MEMORY_ALIGN, AT_W800_MEMORY_SIZE};
+    use at_platform_w800::capi::{self, AtW800, AT_W800_MEMORY_ALIGN};
     use std::ffi::c_void;
     use std::sync::Mutex;
-
-    #[repr(C, align(8))]
-    struct Memory([u8; AT_W800_MEMORY_SIZE]);
 
     static OUTPUT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
@@ -696,27 +693,28 @@ mod capi {
     #[allow(unsafe_code)]
     fn capi_engine_in_caller_memory_answers_over_the_uart_callback() {
         host::start().unwrap();
-        assert!(capi::at_w800_memory_size() <= AT_W800_MEMORY_SIZE);
+        let size = capi::at_w800_memory_size();
         assert!(capi::at_w800_memory_align() <= AT_W800_MEMORY_ALIGN);
         eprintln!(
             "engine in caller memory: {} bytes, align {} (x86_64 host)",
             capi::at_w800_memory_size(),
             capi::at_w800_memory_align()
         );
-        let mut memory = Box::new(Memory([0; AT_W800_MEMORY_SIZE]));
-        let base = memory.0.as_mut_ptr().cast::<c_void>();
+        // u64 words: 8-byte aligned.
+        let mut memory = vec![0u64; size.div_ceil(8)];
+        let base = memory.as_mut_ptr().cast::<c_void>();
         // SAFETY (test): the memory is live and large enough; too small or misaligned
         // memory is refused.
         unsafe {
             assert!(capi::at_w800_init(base, 100, std::ptr::null()).is_null());
             assert!(
-                capi::at_w800_init(base.add(1), AT_W800_MEMORY_SIZE - 1, std::ptr::null())
+                capi::at_w800_init(base.cast::<u8>().add(1).cast(), size, std::ptr::null())
                     .is_null()
             );
         }
         // SAFETY (test): as above.
         let at: *mut AtW800 =
-            unsafe { capi::at_w800_init(base, AT_W800_MEMORY_SIZE, std::ptr::null()) };
+            unsafe { capi::at_w800_init(base, memory.len() * 8, std::ptr::null()) };
         assert!(!at.is_null());
         // SAFETY (test): `at` is live until at_w800_deinit below; one thread uses it.
         unsafe {

@@ -70,8 +70,8 @@ pub struct in6_addr {
     pub s6_addr32: [u32; 4],
 }
 
-/// `struct sockaddr`: only ever used behind a pointer, cast from [`sockaddr_in`] or
-/// [`sockaddr_in6`].
+/// `struct sockaddr`: only ever used behind a pointer, cast from [`sys::sockaddr_in`] or
+/// [`sys::sockaddr_in6`].
 #[repr(C)]
 pub struct sockaddr {
     _opaque: [u8; 0],

@@ -5,9 +5,9 @@
 //!   `lwip_*` functions), checked against real headers (see its documentation);
 //! - [`port`]: the port shim the firmware compiles from `c/at_w800_port.c` (`errno`,
 //!   `SO_SNDTIMEO`);
-//! - [`sdk`] (W800 target only): the SDK's NVS (`wm_nvs_*`) and the Wi-Fi station, which
+//! - `sdk` (W800 target only): the SDK's NVS (`wm_nvs_*`) and the Wi-Fi station, which
 //!   have no header on this machine (see there);
-//! - [`host`] (feature `host-lwip` only): bringing Debian's lwIP up on a TAP device;
+//! - `host` (feature `host-lwip` only): bringing Debian's lwIP up on a TAP device;
 //! - safe wrappers over the socket calls, used by [`crate::stack`] and [`crate::ping`]:
 //!   each checks its arguments (buffer lengths, address sizes) so that no caller can make
 //!   lwIP read or write out of bounds, and turns `-1` plus `errno` into a [`SockError`].

@@ -7,9 +7,9 @@
 //! The Wi-Fi station goes through the port shim instead ([`super::port`]), whose C side
 //! is compiled with the SDK's own `wm_wifi.h`.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, non_camel_case_types)]
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int, c_void, CStr};
 
 use super::lwip::size_t;
 
@@ -68,15 +68,14 @@ pub struct Nvs {
 pub type NvsCode = c_int;
 
 impl Nvs {
-    /// Opens `group` (a NUL-terminated name) read-write.
-    pub fn open(group: &'static [u8]) -> Result<Self, NvsCode> {
-        assert!(group.last() == Some(&0), "NUL-terminated group name");
+    /// Opens `group` read-write.
+    pub fn open(group: &'static CStr) -> Result<Self, NvsCode> {
         let mut handle: wm_nvs_handle_t = core::ptr::null_mut();
         // SAFETY: the partition and group are NUL-terminated static strings, `handle` is
         // a live out-pointer.
         let r = unsafe {
             wm_nvs_open(
-                b"nvs\0".as_ptr().cast(),
+                c"nvs".as_ptr(),
                 group.as_ptr().cast(),
                 WM_NVS_OP_READ_WRITE,
                 &mut handle,

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The W800 backend (at-platform-w800): the CK804 staticlib with its size report, and the
+# tests that run the crate's lwIP code against real lwIP (Debian's liblwip-dev).
+#
+#   ./scripts/w800.sh          install what is missing, build and report, run the tests
+#   ./scripts/w800.sh build    the staticlib for the W800 and its size report only
+#   ./scripts/w800.sh test     the tests only (host-lwip; needs root and /dev/net/tun)
+#
+# The staticlib is built by one command (nightly, build-std, the target JSON):
+#
+#   cargo +nightly rustc -p at-platform-w800 --release --crate-type staticlib \
+#       -Zbuild-std=core -Zjson-target-spec --target targets/csky-ck804-none-elf.json
+#
+# with an embedded release profile (opt-level s, fat LTO, one codegen unit, panic abort)
+# and -Zemit-stack-sizes (for the report; the sections are not loaded) set through the
+# environment, into $W800_TARGET_DIR (default target/w800). The
+# firmware links target/w800/csky-ck804-none-elf/release/libat_platform_w800.a.
+#
+# Environment knobs:
+#   W800_TARGET_DIR   cargo target dir of the cross build (default: target/w800)
+#   W800_OPT_LEVEL    opt-level of the cross build (default: s)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+MODE="${1:-all}"
+SPEC="$ROOT/targets/csky-ck804-none-elf.json"
+TARGET_DIR="${W800_TARGET_DIR:-target/w800}"
+
+section() {
+    printf '\n==> %s\n' "$*"
+}
+
+# System packages: lwIP's headers and library (liblwip-dev), iproute2 for the test
+# namespace, a C compiler, and llvm's binary tools for the size report (Debian's GNU
+# binutils cannot read C-SKY objects).
+install_deps() {
+    local need=()
+    [ -f /usr/include/lwip/lwip/sockets.h ] || need+=(liblwip-dev)
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
+    command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+    command -v llvm-size >/dev/null 2>&1 || need+=(llvm)
+    command -v python3 >/dev/null 2>&1 || need+=(python3)
+    if [ "${#need[@]}" -eq 0 ]; then
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "w800: needs ${need[*]} (run as root, or install them)" >&2
+        exit 1
+    fi
+    section "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}"
+}
+
+build() {
+    section "staticlib for the W800 (csky-ck804-none-elf, nightly -Zbuild-std=core)"
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        echo "error: the nightly toolchain is missing; run:" >&2
+        echo "  rustup toolchain install nightly --profile minimal && rustup +nightly component add rust-src" >&2
+        exit 1
+    fi
+    echo "nightly: $(rustc +nightly --version)"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL="${W800_OPT_LEVEL:-s}" \
+    CARGO_PROFILE_RELEASE_PANIC=abort \
+    CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_LTO=fat \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+    RUSTFLAGS="-Zemit-stack-sizes" \
+        cargo +nightly rustc -p at-platform-w800 --release --crate-type staticlib \
+        -Zbuild-std=core -Zjson-target-spec --target "$SPEC" --target-dir "$TARGET_DIR"
+    local lib="$TARGET_DIR/csky-ck804-none-elf/release/libat_platform_w800.a"
+    report "$lib"
+}
+
+# Sizes of the engine's object inside the staticlib: after fat LTO it holds at-core,
+# at-tcpip, at-ssl and this crate, only what the at_w800_* entry points reach.
+# compiler_builtins (the other member) is mostly dropped by the firmware's linker.
+report() {
+    local lib="$1" dir obj
+    dir="$(mktemp -d)"
+    # shellcheck disable=SC2064
+    trap "rm -rf '$dir'" RETURN
+    (cd "$dir" && llvm-ar x "$(realpath "$lib")")
+    obj="$(ls "$dir"/at_platform_w800-*.o)"
+    section "sizes of $lib (csky, opt-level ${W800_OPT_LEVEL:-s}, fat LTO)"
+    printf 'archive: %s bytes (with compiler_builtins and symbol tables)\n' "$(stat -c %s "$lib")"
+    llvm-size -A "$obj" | awk '
+        NR > 2 && $2 > 0 {
+            if ($1 ~ /^\.text/) text += $2
+            else if ($1 ~ /^\.rodata/) rodata += $2
+            else if ($1 ~ /^\.data/ || $1 ~ /^\.sdata/) data += $2
+            else if ($1 ~ /^\.bss/ || $1 ~ /^\.sbss/) bss += $2
+        }
+        END {
+            printf "engine object: code (.text) %d B, read-only data (.rodata) %d B, data (.data) %d B, bss %d B\n", text, rodata, data, bss
+            printf "flash (text + rodata + data): %d B\n", text + rodata + data
+        }'
+    # The engine's RAM is the caller's memory block: its exact size on this target.
+    llvm-objcopy --dump-section=".rodata.at_w800_engine_layout=$dir/layout" "$obj" "$dir/scratch.o"
+    read -r size align < <(od -An -tu4 -w8 "$dir/layout")
+    printf 'engine RAM (at_w800_memory_size, in the caller'"'"'s memory): %d B, align %d\n' "$size" "$align"
+    printf 'symbols the firmware must provide (lwIP, the port shim, the SDK, libc): '
+    llvm-nm -u "$obj" | awk '{print $2}' | sort -u >"$dir/undefined"
+    llvm-nm --defined-only "$dir"/compiler_builtins-*.o 2>/dev/null | awk '{print $3}' | sort -u >"$dir/builtins"
+    comm -23 "$dir/undefined" "$dir/builtins" | tr '\n' ' '
+    printf '\n'
+    stack_frames "$obj"
+}
+
+# The largest stack frames, from the .stack_sizes sections -Zemit-stack-sizes adds (not
+# loaded into the image). llvm-readobj cannot relocate C-SKY objects, so a few lines of
+# Python read the ELF file.
+stack_frames() {
+    local obj="$1"
+    section "largest stack frames (own frame of each function, not call chains)"
+    python3 - "$obj" <<'PY'
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+shoff, = struct.unpack_from('<I', data, 0x20)
+shentsize, shnum, shstrndx = struct.unpack_from('<HHH', data, 0x2e)
+secs = [struct.unpack_from('<IIIIIIIIII', data, shoff + i * shentsize) for i in range(shnum)]
+def name(off, tab):
+    start = tab[4] + off
+    return data[start:data.index(b'\0', start)].decode()
+symtab = next(s for s in secs if s[1] == 2)
+strtab = secs[symtab[6]]
+funcs = {}
+for j in range(symtab[5] // 16):
+    st_name, _, _, info, _, shndx = struct.unpack_from('<IIIBBH', data, symtab[4] + j * 16)
+    if info & 0xf == 2:
+        funcs.setdefault(shndx, []).append(name(st_name, strtab))
+frames = []
+for s in secs:
+    if name(s[0], secs[shstrndx]) == '.stack_sizes':
+        raw, v, shift, k = data[s[4]:s[4] + s[5]], 0, 0, 4
+        while True:
+            b = raw[k]; v |= (b & 0x7f) << shift; k += 1; shift += 7
+            if b < 0x80:
+                break
+        frames += [(v, f) for f in funcs.get(s[6], ['?'])]
+for v, f in sorted(frames, reverse=True)[:6]:
+    print(f'{v:6d} B  {f[:110]}')
+for v, f in sorted(frames, reverse=True):
+    if f.startswith('at_w800_'):
+        print(f'{v:6d} B  {f}')
+PY
+}
+
+run_tests() {
+    section "at-platform-w800 tests (default features: header, C example, unit tests)"
+    cargo test -p at-platform-w800
+    section "at-platform-w800 tests on real lwIP (host-lwip)"
+    if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ]; then
+        echo "error: the host-lwip tests need root and /dev/net/tun (a network namespace and a TAP device)" >&2
+        exit 1
+    fi
+    cargo test -p at-platform-w800 --features host-lwip
+}
+
+start=$SECONDS
+case "$MODE" in
+    all)
+        install_deps
+        build
+        run_tests
+        ;;
+    build)
+        install_deps
+        build
+        ;;
+    test)
+        install_deps
+        run_tests
+        ;;
+    *)
+        echo "usage: $0 [build|test]" >&2
+        exit 2
+        ;;
+esac
+section "w800: OK ($MODE) in $((SECONDS - start))s"
