@@ -107,6 +107,9 @@ fn c_type(rust: &str) -> Option<&'static str> {
         "*const c_char" => "const char *",
         "*const u8" => "const uint8_t *",
         "*mut PortAp" => "at_w800_port_ap_t *",
+        "wm_nvs_handle_t" => "wm_nvs_handle_t",
+        "*mut wm_nvs_handle_t" => "wm_nvs_handle_t *",
+        "*mut size_t" => "size_t *",
         _ => return None,
     })
 }
@@ -232,6 +235,9 @@ mod host_lwip {
         generate(&manifest, &out, "lwip.rs", "protos_lwip.h");
         generate(&manifest, &out, "port.rs", "protos_port.h");
         generate(&manifest, &out, "host.rs", "protos_host.h");
+        // The SDK's NVS: no header here, so only generated, for checking against the
+        // SDK's wm_nvs.h where it exists (the README's porting section says how).
+        generate(&manifest, &out, "sdk.rs", "protos_sdk.h");
 
         let base = |native: bool| {
             let mut b = cc::Build::new();

@@ -5,6 +5,11 @@
 #   ./scripts/w800.sh          install what is missing, build and report, run the tests
 #   ./scripts/w800.sh build    the staticlib for the W800 and its size report only
 #   ./scripts/w800.sh test     the tests only (host-lwip; needs root and /dev/net/tun)
+#   ./scripts/w800.sh sdk-check SDK_DIR
+#                              compile the FFI checks and the port shims against a WM IoT
+#                              SDK checkout's own headers (host gcc; FreeRTOS and Kconfig
+#                              output stubbed): lwIP prototypes and constants, wm_nvs_*,
+#                              c/at_w800_port.c, c/at_w800_port_wifi.c
 #
 # The staticlib is built by one command (nightly, build-std, the target JSON):
 #
@@ -159,6 +164,101 @@ run_tests() {
     cargo test -p at-platform-w800 --features host-lwip
 }
 
+# Checks against the WM IoT SDK's headers (not on CI machines: the SDK is not there).
+# The stubs replace only what host gcc cannot compile: the Kconfig output
+# (wmsdk_config.h, with the SDK's defaults), the task configuration, FreeRTOS (C-SKY
+# intrinsics) and lwIP's sys_arch.h (FreeRTOS handles).
+sdk_check() {
+    local sdk="${1:-}" dir out c comp
+    if [ -z "$sdk" ] || [ ! -f "$sdk/components/lwip/port/lwipopts.h" ]; then
+        echo "usage: $0 sdk-check SDK_DIR (a WM IoT SDK checkout)" >&2
+        exit 2
+    fi
+    sdk="$(realpath "$sdk")"
+    c="$ROOT/at-platform-w800"
+    section "FFI declarations and shims against the WM IoT SDK in $sdk"
+    cargo build -q -p at-platform-w800 --features host-lwip
+    out="$(dirname "$(ls -t "${CARGO_TARGET_DIR:-target}"/debug/build/at-platform-w800-*/out/protos_sdk.h | head -1)")"
+    dir="$(mktemp -d)"
+    if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+        echo "error: mktemp failed" >&2
+        exit 1
+    fi
+    # shellcheck disable=SC2064
+    trap "rm -rf '$dir'" RETURN
+    mkdir -p "$dir/gen/freertos"
+    {
+        echo '#define CONFIG_COMPONENT_LWIP_ENABLED 1'
+        echo '#define CONFIG_LWIP_TCPIP_MBOX_SIZE 32'
+        echo '#define CONFIG_LWIP_TCP 1'
+        echo '#define CONFIG_LWIP_TCP_MAXRTX 3'
+        echo '#define CONFIG_LWIP_TCP_SYNMAXRTX 4'
+        echo '#define CONFIG_LWIP_TCP_MSS 1460'
+        echo '#define CONFIG_LWIP_TCP_WND_DEFAULT 8'
+        echo '#define CONFIG_LWIP_TCP_SND_BUF_DEFAULT 6'
+        echo '#define CONFIG_LWIP_TCP_RECVMBOX_SIZE 10'
+        echo '#define CONFIG_LWIP_UDP 1'
+        echo '#define CONFIG_LWIP_UDP_RECVMBOX_SIZE 6'
+        echo '#define CONFIG_LWIP_ENABLE_IPV4 1'
+        echo '#define CONFIG_LWIP_MAX_NTP_SERVERS 3'
+    } >"$dir/gen/wmsdk_config.h"
+    printf '#define WM_TASK_TCPIP_STACK 2048\n#define WM_TASK_TCPIP_PRIO 5\n' >"$dir/gen/wm_task_config.h"
+    printf '#pragma once\n#include <stdint.h>\ntypedef uint32_t TickType_t;\n#define portTICK_PERIOD_MS 1\n' \
+        >"$dir/gen/freertos/FreeRTOS.h"
+    printf '#pragma once\nTickType_t xTaskGetTickCount(void);\n' >"$dir/gen/freertos/task.h"
+    cp -r "$sdk/components/lwip/port" "$dir/port"
+    printf '#pragma once\ntypedef void *sys_sem_t;\ntypedef void *sys_mbox_t;\ntypedef void *sys_thread_t;\ntypedef void *sys_mutex_t;\ntypedef unsigned int sys_prot_t;\n' \
+        >"$dir/port/arch/sys_arch.h"
+    local inc=(-I"$dir/gen" -I"$sdk/components/lwip/src/include" -I"$dir/port")
+    for comp in wm_common wm_system wm_event wm_log wm_nvs wm_wifi wm_netif_mgr wm_net_manager; do
+        inc+=(-I"$sdk/components/$comp/include")
+    done
+    inc+=(-I"$c/include" -I"$out")
+
+    printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' '#include "lwip/opt.h"' \
+        '#include "lwip/sockets.h"' '#include "wm_nvs.h"' '#include "at_w800_port.h"' \
+        '#include "protos_lwip.h"' '#include "protos_port.h"' '#include "protos_sdk.h"' \
+        >"$dir/protos.c"
+    gcc -std=gnu11 -fsyntax-only -w "${inc[@]}" "$dir/protos.c"
+    echo "prototypes: lwip_*, at_w800_port_* and wm_nvs_* match the SDK's headers"
+
+    for f in at_w800_port.c at_w800_port_wifi.c; do
+        gcc -std=gnu11 -fsyntax-only -Wall -Wextra -Wno-unused-parameter "${inc[@]}" "$c/c/$f" 2>"$dir/warnings" || {
+            cat "$dir/warnings" >&2
+            exit 1
+        }
+        # The SDK's own wm_utils.h warns about struct timezone; anything else is ours.
+        if grep -v -e 'struct timezone' -e 'settimeofday' -e 'In file included' -e '^ *|' -e '^ *[0-9]* |' \
+            -e '^ *from ' "$dir/warnings" | grep -q .; then
+            cat "$dir/warnings" >&2
+            exit 1
+        fi
+    done
+    echo "shims: c/at_w800_port.c and c/at_w800_port_wifi.c compile against the SDK's headers"
+
+    local prefix
+    for prefix in sdk native; do
+        printf '%s\n' '#include <stdio.h>' '#include <stddef.h>' \
+            'struct v { const char *name; long long value; };' \
+            "const struct v *at_w800_check_values_$prefix(size_t *n);" \
+            "int main(void) { size_t n; const struct v *e = at_w800_check_values_$prefix(&n);" \
+            '  for (size_t i = 0; i < n; i++) printf("%s %lld\n", e[i].name, e[i].value); return 0; }' \
+            >"$dir/print_$prefix.c"
+    done
+    gcc -w "${inc[@]}" -DCONFIG_LWIP_ENABLE_IPV6=1 -DAT_W800_CHECK_PREFIX=sdk \
+        "$c/c/check_values.c" "$dir/print_sdk.c" -o "$dir/sdk"
+    gcc -w -I"$c/c/native" -I/usr/include/lwip -DAT_W800_CHECK_PREFIX=native \
+        "$c/c/check_values.c" "$dir/print_native.c" -o "$dir/native"
+    "$dir/sdk" | sort >"$dir/sdk.txt"
+    "$dir/native" | sort >"$dir/native.txt"
+    if diff "$dir/native.txt" "$dir/sdk.txt"; then
+        echo "constants and layouts: the SDK's lwIP (with IPv6 on) gives the native values the Rust side is tested against ($(wc -l <"$dir/sdk.txt") values)"
+    else
+        echo "error: the SDK's lwIP values differ from the native ones of src/ffi/lwip.rs (above)" >&2
+        exit 1
+    fi
+}
+
 start=$SECONDS
 case "$MODE" in
     all)
@@ -174,8 +274,12 @@ case "$MODE" in
         install_deps
         run_tests
         ;;
+    sdk-check)
+        install_deps
+        sdk_check "${2:-}"
+        ;;
     *)
-        echo "usage: $0 [build|test]" >&2
+        echo "usage: $0 [build|test|sdk-check SDK_DIR]" >&2
         exit 2
         ;;
 esac

@@ -8,6 +8,11 @@
 #include "lwip/opt.h"
 #include "lwip/sockets.h"
 #include "lwip/errno.h"
+#ifndef EINPROGRESS
+/* lwIP defines the errno values only with LWIP_PROVIDE_ERRNO (the WM IoT SDK sets it for
+ * GCC 13 and newer); otherwise they are the C library's. */
+#include <errno.h>
+#endif
 
 #include "at_w800_port.h"
 

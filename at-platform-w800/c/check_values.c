@@ -23,12 +23,11 @@ struct at_w800_check_value {
 static const struct at_w800_check_value values[] = {
     V(AF_UNSPEC), V(AF_INET), V(AF_INET6),
     V(SOCK_STREAM), V(SOCK_DGRAM), V(SOCK_RAW),
-    V(IPPROTO_IP), V(IPPROTO_ICMP), V(IPPROTO_TCP), V(IPPROTO_UDP), V(IPPROTO_IPV6),
+    V(IPPROTO_IP), V(IPPROTO_ICMP), V(IPPROTO_TCP), V(IPPROTO_UDP),
     V(SOL_SOCKET), V(SO_REUSEADDR), V(SO_KEEPALIVE), V(SO_BROADCAST), V(SO_LINGER),
     V(SO_SNDTIMEO), V(SO_RCVTIMEO), V(SO_ERROR), V(SO_TYPE),
     V(TCP_NODELAY), V(TCP_KEEPIDLE), V(TCP_KEEPINTVL), V(TCP_KEEPCNT),
     V(IP_MULTICAST_IF), V(IP_MULTICAST_LOOP), V(IP_ADD_MEMBERSHIP),
-    V(IPV6_V6ONLY), V(IPV6_ADD_MEMBERSHIP),
     V(MSG_PEEK), V(MSG_DONTWAIT), V(MSG_NOSIGNAL),
     V(F_GETFL), V(F_SETFL), V(O_NONBLOCK), V(FIONREAD), V(SHUT_RDWR),
     V(POLLIN), V(POLLOUT), V(POLLERR), V(POLLNVAL), V(POLLHUP),
@@ -36,14 +35,19 @@ static const struct at_w800_check_value values[] = {
     SIZE(struct in_addr), SIZE(struct in6_addr), ALIGN(struct in6_addr),
     SIZE(struct sockaddr_in), OFF(struct sockaddr_in, sin_family),
     OFF(struct sockaddr_in, sin_port), OFF(struct sockaddr_in, sin_addr),
-    SIZE(struct sockaddr_in6), OFF(struct sockaddr_in6, sin6_family),
-    OFF(struct sockaddr_in6, sin6_port), OFF(struct sockaddr_in6, sin6_flowinfo),
-    OFF(struct sockaddr_in6, sin6_addr), OFF(struct sockaddr_in6, sin6_scope_id),
     SIZE(struct sockaddr_storage), ALIGN(struct sockaddr_storage),
     SIZE(struct pollfd), OFF(struct pollfd, events), OFF(struct pollfd, revents),
     SIZE(struct linger), OFF(struct linger, l_linger),
     SIZE(struct ip_mreq), OFF(struct ip_mreq, imr_interface),
+#if LWIP_IPV6
+    /* The WM IoT SDK builds without IPv6 by default (CONFIG_LWIP_ENABLE_IPV6=n): then
+     * none of these exist, AF_INET6 is AF_UNSPEC and sockaddr_storage is 16 bytes. */
+    V(IPPROTO_IPV6), V(IPV6_V6ONLY), V(IPV6_ADD_MEMBERSHIP),
+    SIZE(struct sockaddr_in6), OFF(struct sockaddr_in6, sin6_family),
+    OFF(struct sockaddr_in6, sin6_port), OFF(struct sockaddr_in6, sin6_flowinfo),
+    OFF(struct sockaddr_in6, sin6_addr), OFF(struct sockaddr_in6, sin6_scope_id),
     SIZE(struct ipv6_mreq), OFF(struct ipv6_mreq, ipv6mr_interface),
+#endif
 };
 
 #define CAT2(a, b) a##b

@@ -1,8 +1,9 @@
 /*
  * A W800-like lwIP configuration for checking declarations against lwIP's own socket
  * headers (the W800 SDK does not use the C library's): the socket-relevant options of
- * the WM IoT SDK's components/lwip/port/lwipopts.h (v2.4). Only compiled, never linked:
- * the code that runs on the host uses Debian's configuration.
+ * the WM IoT SDK's components/lwip/port/lwipopts.h (v2.4), with IPv6 on (the SDK's
+ * CONFIG_LWIP_ENABLE_IPV6, off by default). Only compiled, never linked: the code that
+ * runs on the host uses Debian's configuration.
  */
 #ifndef AT_W800_NATIVE_LWIPOPTS_H
 #define AT_W800_NATIVE_LWIPOPTS_H

@@ -31,11 +31,19 @@
 //!   the size and field offsets of every structure declared here, and the test
 //!   `ffi::tests::*_match_the_headers` compares them with [`native`] and [`posix`].
 //!
-//! The W800 SDK's own copy of lwIP was compared by hand with the upstream 2.1.3 headers
-//! used here (WM IoT SDK v2.4: `components/lwip/src/include/lwip/sockets.h` is upstream
-//! 2.1.3; its `lwipopts.h` sets `LWIP_SOCKET 1`, `LWIP_SO_LINGER 1`, `LWIP_SO_SNDTIMEO 1`,
-//! `LWIP_SO_RCVBUF 1`, `LWIP_TCP_KEEPALIVE 1`, `LWIP_IGMP 1`, `LWIP_RAW 1`, `SO_REUSE 1`,
-//! `LWIP_DNS 1`, `LWIP_SOCKET_OFFSET 1`, `MEMP_NUM_NETCONN 8`).
+//! Against the W800 SDK's own lwIP: `scripts/w800.sh sdk-check SDK_DIR` compiles the
+//! same prototype assertions against a WM IoT SDK checkout's headers and its
+//! `lwipopts.h`, and compares the SDK's constants and layouts with [`native`]'s (they
+//! were equal for WM IoT SDK v2.4-rc, whose `lwipopts.h` sets `LWIP_SOCKET 1`,
+//! `LWIP_SO_LINGER 1`, `LWIP_SO_SNDTIMEO 1`, `LWIP_SO_RCVBUF 1`, `LWIP_TCP_KEEPALIVE 1`,
+//! `LWIP_IGMP 1`, `LWIP_RAW 1`, `SO_REUSE 1`, `LWIP_DNS 1`, `LWIP_SOCKET_OFFSET 1`,
+//! `MEMP_NUM_NETCONN 8`). The SDK is not on CI machines, so CI runs only the Debian
+//! checks.
+//!
+//! IPv6: the SDK builds without it by default (`CONFIG_LWIP_ENABLE_IPV6=n`). Then lwIP
+//! has no `sockaddr_in6`, `AF_INET6` is `AF_UNSPEC`, and IPv6 links fail with lwIP's
+//! error (the IPv4 layouts and constants are unchanged). Enable it in the SDK's
+//! configuration for `TCPv6`/`UDPv6` links.
 //!
 //! Two things depend on the C library the firmware is built with rather than on lwIP, so
 //! they are not declared here but go through the port shim ([`super::port`],

@@ -1,23 +1,26 @@
 //! The W800 SDK's NVS key/value API (`wm_nvs_*`), W800 target only.
 //!
-//! There is no WM IoT SDK header on the build machine, so these declarations are not
-//! checked by a compiler: they were copied from `components/wm_nvs/include/wm_nvs.h` of
-//! the WM IoT SDK v2.4 (`wm_nvs_handle_t` is `void *`, `wm_nvs_open_mode_t` an enum,
-//! error codes from `WM_NVS_ERR_BASE` = -20000 down). Re-check them when the SDK moves.
-//! The Wi-Fi station goes through the port shim instead ([`super::port`]), whose C side
-//! is compiled with the SDK's own `wm_wifi.h`.
+//! The SDK is not on the machines that build and test this crate, so CI cannot check
+//! these declarations. `scripts/w800.sh sdk-check SDK_DIR` does, against a WM IoT SDK
+//! checkout: the build script turns the `extern` block below into `_Static_assert`s
+//! (`protos_sdk.h`) and the script compiles them with the SDK's `wm_nvs.h`. They were
+//! written from and checked against WM IoT SDK v2.4-rc (`wm_nvs_handle_t` is `void *`,
+//! `wm_nvs_open_mode_t` an enum GCC represents as `unsigned int`, error codes from
+//! `WM_NVS_ERR_BASE` = -20000 down). The Wi-Fi station goes through the port shim
+//! ([`super::port`], `c/at_w800_port_wifi.c`), compiled with the SDK's own headers.
 
 #![allow(missing_docs, non_camel_case_types)]
 
-use core::ffi::{c_char, c_int, c_void, CStr};
+use core::ffi::{c_char, c_int, c_uint, c_void, CStr};
 
 use super::lwip::size_t;
 
 /// `wm_nvs_handle_t`.
 pub type wm_nvs_handle_t = *mut c_void;
 
-/// `WM_NVS_OP_READ_WRITE` of `wm_nvs_open_mode_t`.
-pub const WM_NVS_OP_READ_WRITE: c_int = 1;
+/// `WM_NVS_OP_READ_WRITE` of `wm_nvs_open_mode_t` (an enum without negative values,
+/// which GCC represents as `unsigned int`).
+pub const WM_NVS_OP_READ_WRITE: c_uint = 1;
 /// `WM_NVS_ERR_OK`.
 pub const WM_NVS_ERR_OK: c_int = 0;
 /// `WM_NVS_ERR_NOT_FOUND`.
@@ -29,7 +32,7 @@ extern "C" {
     pub fn wm_nvs_open(
         partition_name: *const c_char,
         group_name: *const c_char,
-        mode: c_int,
+        mode: c_uint,
         handle: *mut wm_nvs_handle_t,
     ) -> c_int;
     pub fn wm_nvs_get_binary(
