@@ -115,6 +115,8 @@ fn bring_up() -> Result<HostLwip, String> {
         &TAP_MTU.to_string(),
         "up",
     ])?;
+    // Multicast from the Linux side leaves by the tap (there is no other route).
+    ip(&["-n", &netns, "route", "add", "224.0.0.0/4", "dev", TAP])?;
     safe::enter_netns(&format!("/var/run/netns/{netns}"))?;
     safe::lwip_up(TAP, LWIP_IP.octets(), NETMASK.octets(), LINUX_IP.octets())?;
     Ok(HostLwip {

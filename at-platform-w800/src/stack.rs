@@ -31,7 +31,11 @@
 //! All four are compiled into both the W800 SDK's lwIP and Debian's; a build without one
 //! answers `setsockopt` with `ENOPROTOOPT`, which [`TcpExt::tcp_set_option`] reports.
 //! As with any non-blocking socket, `SO_SNDTIMEO` is stored and reads back but never
-//! makes `send` wait.
+//! makes `send` wait. `SO_LINGER` with a time > 0 cannot make `close` wait either: lwIP
+//! refuses to close a lingering non-blocking socket that still has unacknowledged data,
+//! so the stack then closes it without linger and lwIP delivers the data in the
+//! background (found by `stack_close_with_linger_does_not_block` on real lwIP). A linger
+//! time of 0 resets the connection at close, as everywhere.
 //!
 //! # Names
 //!
@@ -310,6 +314,21 @@ fn new_socket(addr: &SocketAddr, ty: c_int) -> Result<c_int, SockError> {
     Ok(fd)
 }
 
+/// Closes an lwIP socket. lwIP refuses (`EWOULDBLOCK`) to close a non-blocking socket
+/// with `SO_LINGER` on while data is unacknowledged, and keeps it open: then linger is
+/// turned off and the socket closed again, which returns at once while lwIP still
+/// delivers the data in the background (a linger time of 0, an abortive close, never
+/// gets here: lwIP resets the connection at once).
+fn close_without_blocking(fd: c_int) -> Result<(), SockError> {
+    match ffi::close(fd) {
+        Err(e) if e.kind == ErrorKind::WouldBlock => {
+            ffi::set_linger(fd, None)?;
+            ffi::close(fd)
+        }
+        other => other,
+    }
+}
+
 impl<const N: usize> LwipStack<N> {
     const SLOTS_FIT_A_BYTE: () = assert!(N <= 255, "at most 255 sockets");
 
@@ -482,7 +501,7 @@ impl<const N: usize> LwipStack<N> {
             Slot::Free => None,
         };
         match fd {
-            Some(fd) => ffi::close(fd).map_err(NetError::Socket),
+            Some(fd) => close_without_blocking(fd).map_err(NetError::Socket),
             None => Ok(()),
         }
     }

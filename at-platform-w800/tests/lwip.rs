@@ -403,6 +403,90 @@ fn stack_udp_server_broadcast_and_multicast_on_real_lwip() {
     assert_eq!(from, SocketAddr::from((LWIP_IP, local.port())));
 }
 
+/// Receives one datagram on `s` within the timeout.
+fn udp_receive(
+    stack: &mut LwipStack,
+    s: &mut at_platform_w800::stack::UdpHandle,
+) -> (Vec<u8>, SocketAddr) {
+    let mut buf = [0u8; 256];
+    let deadline = StdInstant::now() + TIMEOUT;
+    loop {
+        match UdpClientStack::receive(stack, s, &mut buf) {
+            Ok((n, from)) => return (buf[..n].to_vec(), from),
+            Err(nb::Error::WouldBlock) => assert!(StdInstant::now() < deadline, "no datagram"),
+            Err(e) => panic!("{e:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn stack_multicast_and_broadcast_arrive_from_linux() {
+    host::start().unwrap();
+    let group = Ipv4Addr::new(239, 255, 77, 7);
+    let mut stack: LwipStack = LwipStack::new();
+    let mut s = UdpClientStack::socket(&mut stack).unwrap();
+    UdpFullStack::bind(&mut stack, &mut s, 4477).unwrap();
+    stack.udp_join_multicast(&mut s, group.into()).unwrap();
+    let linux = UdpSocket::bind((LINUX_IP, 0)).unwrap();
+    linux.send_to(b"to the group", (group, 4477)).unwrap();
+    let (data, from) = udp_receive(&mut stack, &mut s);
+    assert_eq!(
+        (&data[..], from),
+        (&b"to the group"[..], linux.local_addr().unwrap())
+    );
+    linux.set_broadcast(true).unwrap();
+    linux
+        .send_to(b"to everyone", (Ipv4Addr::new(192, 168, 77, 255), 4477))
+        .unwrap();
+    let (data, _) = udp_receive(&mut stack, &mut s);
+    assert_eq!(data, b"to everyone");
+    // lwIP sends broadcasts with SO_BROADCAST on.
+    stack.udp_set_broadcast(&mut s, true).unwrap();
+    let port = linux.local_addr().unwrap().port();
+    let all = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port + 1)).unwrap();
+    all.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stack
+        .send_to(
+            &mut s,
+            SocketAddr::from((Ipv4Addr::new(192, 168, 77, 255), port + 1)),
+            b"from lwip to everyone",
+        )
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = all.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"from lwip to everyone");
+    assert_eq!(from.ip(), LWIP_IP);
+}
+
+#[test]
+fn stack_close_with_linger_does_not_block() {
+    let (l, port) = listener();
+    let mut stack: LwipStack = LwipStack::new();
+    let mut s = TcpClientStack::socket(&mut stack).unwrap();
+    stack
+        .tcp_set_option(&mut s, TcpOption::Linger(Some(5)))
+        .unwrap();
+    let deadline = StdInstant::now() + TIMEOUT;
+    while let Err(e) =
+        TcpClientStack::connect(&mut stack, &mut s, SocketAddr::from((LINUX_IP, port)))
+    {
+        assert!(matches!(e, nb::Error::WouldBlock) && StdInstant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut peer = accept(&l);
+    assert_eq!(stack.tcp_options(&s).unwrap().linger, Some(5));
+    assert_eq!(TcpClientStack::send(&mut stack, &mut s, b"bye").unwrap(), 3);
+    let t = StdInstant::now();
+    TcpClientStack::close(&mut stack, s).unwrap();
+    let took = t.elapsed();
+    eprintln!("close with SO_LINGER 5 s took {took:?}");
+    assert!(took < Duration::from_secs(1), "close blocked for {took:?}");
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"bye");
+}
+
 #[test]
 fn engine_tcp_client_link_cipsend_and_receive() {
     let (l, port) = listener();
@@ -619,7 +703,7 @@ fn engine_socket_options_read_back_from_lwip() {
         &format!("AT+CIPSTART=1,\"TCP\",\"{LINUX_IP}\",{port}"),
         b"1,CONNECT\r\n\r\nOK\r\n",
     );
-    let _peer = accept(&l);
+    let mut peer = accept(&l);
     h.chat("AT+CIPTCPOPT=1,3,1,5000,60", b"OK\r\n");
     let stack = h.platform.stack();
     let slot = stack
@@ -645,6 +729,14 @@ fn engine_socket_options_read_back_from_lwip() {
         (got.linger, got.nodelay, got.send_timeout_ms, got.keepalive),
         (None, false, 0, false)
     );
+    // Closing a lingering link neither blocks nor loses the data just sent.
+    h.chat("AT+CIPTCPOPT=1,3,0,0,0", b"OK\r\n");
+    h.cipsend("1,4", b"last");
+    h.chat("AT+CIPCLOSE=1", b"1,CLOSED\r\n\r\nOK\r\n");
+    assert_eq!(h.platform.stack().open_sockets(), 0);
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"last");
 }
 
 #[test]
