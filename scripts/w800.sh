@@ -107,9 +107,9 @@ report() {
     read -r size align < <(od -An -tu4 -w8 "$dir/layout")
     printf 'engine RAM (at_w800_memory_size, in the caller'"'"'s memory): %d B, align %d\n' "$size" "$align"
     printf 'symbols the firmware must provide (lwIP, the port shim, the SDK, libc): '
-    llvm-nm -u "$obj" | awk '{print $2}' | sort -u >"$dir/undefined"
-    llvm-nm --defined-only "$dir"/compiler_builtins-*.o 2>/dev/null | awk '{print $3}' | sort -u >"$dir/builtins"
-    comm -23 "$dir/undefined" "$dir/builtins" | tr '\n' ' '
+    # (__*: compiler_builtins, the archive's other member; Debian's llvm-nm cannot read
+    # that member, which nightly's newer LLVM wrote.)
+    llvm-nm -u "$obj" | awk '$2 !~ /^__/ {print $2}' | sort -u | tr '\n' ' '
     printf '\n'
     stack_frames "$obj"
 }
