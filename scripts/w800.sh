@@ -162,6 +162,14 @@ run_tests() {
         exit 1
     fi
     cargo test -p at-platform-w800 --features host-lwip
+    section "examples/firmware_loop.c run on the host against the library (examples/host_board.c)"
+    local tdir="${CARGO_TARGET_DIR:-target}" crate="$ROOT/at-platform-w800"
+    cargo rustc -q -p at-platform-w800 --features host-lwip --crate-type staticlib
+    # The host build needs more than AT_W800_MEMORY_SIZE (settings in RAM).
+    gcc -std=c11 -Wall -Wextra -Werror -I"$crate/include" -DAT_MEMORY_BYTES=32768 \
+        "$crate/examples/firmware_loop.c" "$crate/examples/host_board.c" \
+        "$tdir/debug/libat_platform_w800.a" -llwip -lpthread -ldl -lm -o "$tdir/w800-firmware-loop"
+    timeout 60 "$tdir/w800-firmware-loop"
 }
 
 # Checks against the WM IoT SDK's headers (not on CI machines: the SDK is not there).

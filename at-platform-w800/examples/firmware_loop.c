@@ -54,8 +54,12 @@ void board_uart_rx_isr(uint8_t byte)
 
 /* ---- The engine ------------------------------------------------------------------ */
 
-/* The engine lives in static memory: no heap. */
-static uint8_t at_memory[AT_W800_MEMORY_SIZE] __attribute__((aligned(AT_W800_MEMORY_ALIGN)));
+/* The engine lives in static memory: no heap. (AT_W800_MEMORY_SIZE fits the W800; a host
+ * build of the library needs more, see at_w800_memory_size().) */
+#ifndef AT_MEMORY_BYTES
+#define AT_MEMORY_BYTES AT_W800_MEMORY_SIZE
+#endif
+static uint8_t at_memory[AT_MEMORY_BYTES] __attribute__((aligned(AT_W800_MEMORY_ALIGN)));
 
 /* With links open the network can have news at any time, and lwIP does not wake this
  * task: poll at least this often. */
@@ -93,11 +97,10 @@ void at_task(void *arg)
     hooks.restart = restart;
     hooks.memory = NULL; /* AT+SYSRAM? answers 0,0 without it */
 
-    if (at_w800_memory_size() > sizeof at_memory) {
-        for (;;) {
-        } /* cannot happen: checked when the library was built */
-    }
     AtW800 *at = at_w800_init(at_memory, sizeof at_memory, &hooks);
+    if (at == NULL) {
+        return; /* cannot happen on the W800: checked when the library was built */
+    }
     at_w800_set_uart_write(at, uart_write, NULL);
 
     for (;;) {
