@@ -61,10 +61,6 @@ void board_uart_rx_isr(uint8_t byte)
 #endif
 static uint8_t at_memory[AT_MEMORY_BYTES] __attribute__((aligned(AT_W800_MEMORY_ALIGN)));
 
-/* With links open the network can have news at any time, and lwIP does not wake this
- * task: poll at least this often. */
-#define NETWORK_POLL_MS 10u
-
 static size_t uart_write(void *ctx, const uint8_t *data, size_t len)
 {
     (void)ctx;
@@ -132,10 +128,9 @@ void at_task(void *arg)
         }
         at_w800_poll(at, now);
 
+        /* At most AT_W800_NETWORK_POLL_MS while links are open: lwIP does not wake this
+         * task when data arrives. */
         uint32_t wait = at_w800_next_deadline(at, now);
-        if (wait > NETWORK_POLL_MS) {
-            wait = NETWORK_POLL_MS;
-        }
         if (wait > 0) {
             board_wait_rx(wait);
         }

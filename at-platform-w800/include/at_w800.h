@@ -29,6 +29,12 @@
 #define AT_W800_NO_DEADLINE UINT32_MAX
 
 /*
+ Longest [`at_w800_next_deadline`] while sockets are open or a ping waits: lwIP does
+ not wake the AT task when data arrives, so the engine asks to be polled this often.
+ */
+#define AT_W800_NETWORK_POLL_MS 10
+
+/*
  The engine and everything it runs on, in the firmware's memory. Opaque to C.
  */
 typedef struct AtW800 AtW800;
@@ -185,10 +191,9 @@ int at_w800_poll(struct AtW800 *at,
 
 /*
  Milliseconds after `now_ms` by which [`at_w800_poll`] must run again if no UART input
- arrives first; [`AT_W800_NO_DEADLINE`] when nothing is due; 0: at once.
-
- Network events do not wake the task by themselves: with links open, poll at least
- every few milliseconds (`examples/firmware_loop.c` waits at most 10 ms).
+ arrives first; [`AT_W800_NO_DEADLINE`] when nothing is due; 0: at once. While sockets
+ are open or a ping waits it is at most [`AT_W800_NETWORK_POLL_MS`]: lwIP does not
+ wake the AT task when data arrives.
 
  # Safety
 

@@ -13,7 +13,7 @@
 //!     uint32_t now = tick_ms();
 //!     size_t n = at_w800_feed(at, now, rx, rx_len);   /* keep what was not taken */
 //!     at_w800_poll(at, now);
-//!     wait_for_uart_rx_or(at_w800_next_deadline(at, now));
+//!     wait_for_uart_rx_or(at_w800_next_deadline(at, now));   /* <= 10 ms with links */
 //! }
 //! ```
 //!
@@ -48,6 +48,10 @@ pub const AT_W800_MEMORY_ALIGN: usize = 8;
 
 /// [`at_w800_next_deadline`]: nothing is due until input arrives.
 pub const AT_W800_NO_DEADLINE: u32 = u32::MAX;
+
+/// Longest [`at_w800_next_deadline`] while sockets are open or a ping waits: lwIP does
+/// not wake the AT task when data arrives, so the engine asks to be polled this often.
+pub const AT_W800_NETWORK_POLL_MS: u32 = 10;
 
 /// Writes bytes to the AT UART without blocking; returns how many it took (0: none now,
 /// the engine keeps them and offers them again at the next poll).
@@ -174,11 +178,16 @@ impl AtW800 {
 
     fn next_deadline(&mut self, tick: u32) -> u32 {
         let now = self.clock.at(tick);
-        match self.engine.poll_delay(now) {
+        let engine = match self.engine.poll_delay(now) {
             Some(d) => u32::try_from(d.as_millis()).map_or(AT_W800_NO_DEADLINE - 1, |ms| {
                 ms.min(AT_W800_NO_DEADLINE - 1)
             }),
             None => AT_W800_NO_DEADLINE,
+        };
+        if self.platform.network_busy() {
+            engine.min(AT_W800_NETWORK_POLL_MS)
+        } else {
+            engine
         }
     }
 }
@@ -297,10 +306,9 @@ pub unsafe extern "C" fn at_w800_poll(at: *mut AtW800, now_ms: u32) -> c_int {
 }
 
 /// Milliseconds after `now_ms` by which [`at_w800_poll`] must run again if no UART input
-/// arrives first; [`AT_W800_NO_DEADLINE`] when nothing is due; 0: at once.
-///
-/// Network events do not wake the task by themselves: with links open, poll at least
-/// every few milliseconds (`examples/firmware_loop.c` waits at most 10 ms).
+/// arrives first; [`AT_W800_NO_DEADLINE`] when nothing is due; 0: at once. While sockets
+/// are open or a ping waits it is at most [`AT_W800_NETWORK_POLL_MS`]: lwIP does not
+/// wake the AT task when data arrives.
 ///
 /// # Safety
 ///

@@ -92,6 +92,11 @@ impl LwipPinger {
         }
     }
 
+    /// Whether a request waits for its reply.
+    pub fn is_waiting(&self) -> bool {
+        self.target.is_some()
+    }
+
     fn fd(&mut self) -> Result<c_int, PingError> {
         if let Some(fd) = self.fd {
             return Ok(fd);

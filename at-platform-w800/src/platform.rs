@@ -127,6 +127,12 @@ impl<Store, Sta> W800Platform<Store, Sta> {
         &self.net
     }
 
+    /// Whether the network may have news the engine must poll for: sockets are open or
+    /// a ping waits for its reply.
+    pub fn network_busy(&self) -> bool {
+        self.net.open_sockets() > 0 || self.pinger.is_waiting()
+    }
+
     /// The station (for diagnostics and tests).
     pub fn station_mut(&mut self) -> &mut Sta {
         &mut self.station

@@ -512,6 +512,22 @@ fn engine_tcp_client_link_cipsend_and_receive() {
 }
 
 #[test]
+fn engine_refused_cipstart_answers_error_and_frees_the_socket() {
+    host::start().unwrap();
+    let closed = TcpListener::bind((LINUX_IP, 0)).unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut h = Host::joined();
+    let out = h.chat(
+        &format!("AT+CIPSTART=\"TCP\",\"{LINUX_IP}\",{port}"),
+        b"ERROR\r\n",
+    );
+    assert!(!out.contains("CONNECT\r\n"), "{out}");
+    h.chat("AT", b"OK\r\n");
+    assert_eq!(h.platform.stack().open_sockets(), 0);
+}
+
+#[test]
 fn engine_peer_close_is_reported() {
     let (l, port) = listener();
     let mut h = Host::joined();
