@@ -862,3 +862,75 @@ mod capi {
         }
     }
 }
+
+/// A DNS server on the Linux side that answers every A query for `name` with `ip` and
+/// every other query with no answer; counts the queries it saw.
+fn dns_server(
+    name: &'static str,
+    ip: Ipv4Addr,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    host::start().unwrap();
+    let sock = UdpSocket::bind((LINUX_IP, 53)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let queries = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (q, s) = (queries.clone(), stop.clone());
+    let mut wire_name = Vec::new();
+    for label in name.split('.') {
+        wire_name.push(label.len() as u8);
+        wire_name.extend_from_slice(label.as_bytes());
+    }
+    wire_name.push(0);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while !s.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            q.fetch_add(1, Ordering::Relaxed);
+            let query = &buf[..n];
+            let qend = 12 + wire_name.len() + 4;
+            if n < qend {
+                continue;
+            }
+            let qtype = u16::from_be_bytes([query[qend - 4], query[qend - 3]]);
+            let matches = query[12..12 + wire_name.len()].eq_ignore_ascii_case(&wire_name);
+            let answer = matches && qtype == 1;
+            let mut r = Vec::new();
+            r.extend_from_slice(&query[..2]); // id
+            r.extend_from_slice(&[0x81, 0x80]); // response, recursion available
+            r.extend_from_slice(&[0, 1, 0, u8::from(answer), 0, 0, 0, 0]);
+            r.extend_from_slice(&query[12..qend]); // the question
+            if answer {
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(&ip.octets());
+            }
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    (queries, stop)
+}
+
+#[test]
+fn engine_resolves_names_with_a_manual_dns_server_over_lwip_udp() {
+    use std::sync::atomic::Ordering;
+    let (queries, stop) = dns_server("peer.lab", LINUX_IP);
+    let (l, port) = listener();
+    let mut h = Host::joined();
+    h.chat(&format!("AT+CIPDNS=1,\"{LINUX_IP}\""), b"OK\r\n");
+    let out = h.chat("AT+CIPDOMAIN=\"peer.lab\"", b"OK\r\n");
+    assert!(out.contains(&format!("+CIPDOMAIN:\"{LINUX_IP}\"")), "{out}");
+    h.chat(
+        &format!("AT+CIPSTART=\"TCP\",\"peer.lab\",{port}"),
+        b"CONNECT\r\n\r\nOK\r\n",
+    );
+    let _peer = accept(&l);
+    assert!(queries.load(Ordering::Relaxed) >= 2);
+    stop.store(true, Ordering::Relaxed);
+}
