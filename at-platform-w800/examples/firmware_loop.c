@@ -36,7 +36,10 @@ extern void board_wake_from_isr(void);
 
 #define RX_SIZE 1024u /* a power of two */
 
-static volatile uint8_t rx_ring[RX_SIZE];
+/* A single-producer, single-consumer ring on a single-core MCU: the interrupt writes a
+ * byte, then publishes it by moving rx_head; the task reads, then frees by moving
+ * rx_tail. (A FreeRTOS stream buffer from the ISR does the same job.) */
+static uint8_t rx_ring[RX_SIZE];
 static volatile uint32_t rx_head; /* written by the interrupt only */
 static volatile uint32_t rx_tail; /* written by the task only */
 
@@ -116,14 +119,11 @@ void at_task(void *arg)
             if (len > RX_SIZE - start) {
                 len = RX_SIZE - start;
             }
-            size_t taken = at_w800_feed(at, now, (const uint8_t *)&rx_ring[start], len);
+            size_t taken = at_w800_feed(at, now, &rx_ring[start], len);
             rx_tail = tail + (uint32_t)taken;
-            int pending = at_w800_poll(at, now);
-            if (taken == 0 && pending != 0) {
-                break; /* the engine waits for the UART to drain */
-            }
+            at_w800_poll(at, now);
             if (taken == 0) {
-                break;
+                break; /* busy (a command runs, or output waits for the UART): later */
             }
         }
         at_w800_poll(at, now);
