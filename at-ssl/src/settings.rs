@@ -156,9 +156,17 @@ impl SslSettings {
         self.links.get(id)
     }
 
+    /// Back to power-on settings, in place (one link id's settings at a time on the
+    /// stack, not all five).
+    pub fn reset(&mut self) {
+        for link in &mut self.links {
+            *link = LinkSettings::default();
+        }
+    }
+
     /// Back to power-on settings, then the stored `AT+CIPSSLCCONF` table.
     pub fn restart<P: Platform>(&mut self, ctx: &mut Context<'_, P>) {
-        *self = SslSettings::new();
+        self.reset();
         let mut buf = [0u8; 3 * MAX_LINKS];
         let Some(stored) = ctx.load(CCONF_KEY, &mut buf) else {
             return;

@@ -73,6 +73,13 @@ impl UdpWindow {
         true
     }
 
+    /// Forgets every datagram.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.payload = 0;
+        self.datagrams = 0;
+    }
+
     /// Whether a datagram of `len` bytes fits now.
     pub fn fits(&self, len: usize) -> bool {
         self.payload + len <= UDP_WINDOW && self.datagrams < UDP_WINDOW_DATAGRAMS
