@@ -16,8 +16,14 @@ pub enum DataRequest {
     /// Up to this many bytes, ended early by `\0`; `\<any>` stands for `<any>`
     /// (`AT+CIPSENDEX`).
     Escaped(usize),
-    /// Raw bytes both ways until a lone `+++` (`AT+CIPSEND` in transparent mode).
-    Transparent,
+    /// Raw bytes both ways until a lone `+++` (`AT+CIPSEND` in transparent mode),
+    /// handed to the network in blocks of the profile's size.
+    Transparent {
+        /// The link is a byte stream (TCP, SSL): blocks that are ready together go to
+        /// the network in one call, since the peer sees the same bytes either way. For
+        /// datagrams (UDP) every block is one datagram.
+        stream: bool,
+    },
     /// `len` bytes streamed to the network while they arrive (`AT+CIPSENDL`), handed
     /// over in blocks of up to `block` bytes, with `+CIPSENDL:<sent>,<received>` after
     /// every `report` bytes sent; `+++` cancels.

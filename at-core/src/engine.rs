@@ -120,6 +120,8 @@ struct Sending {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Transparent {
     index: usize,
+    /// Several ready blocks may go out in one call (see [`DataRequest::Transparent`]).
+    stream: bool,
     escape: EscapeDetector,
     last_input: Instant,
     /// `+++` was recognised: leave once the buffered data is out.
@@ -735,7 +737,11 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         let mut ctx = context!(self, now, platform, true);
         t.blocked = false;
         while self.data_len >= block || (self.data_len > 0 && (idle || t.leaving)) {
-            let n = self.data_len.min(block);
+            let n = match (t.stream, self.data_len >= block) {
+                // Every whole block that is ready, in one call.
+                (true, true) => self.data_len - self.data_len % block,
+                _ => self.data_len.min(block),
+            };
             match self.commands.send_data(t.index, &self.data[..n], &mut ctx) {
                 Ok(0) => {
                     t.blocked = true;
@@ -947,8 +953,9 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                 failed: false,
                 cancelled: false,
             }),
-            DataRequest::Transparent => State::Transparent(Transparent {
+            DataRequest::Transparent { stream } => State::Transparent(Transparent {
                 index,
+                stream,
                 escape: EscapeDetector::after_input(
                     self.system.profile.escape_guard,
                     self.last_input,

@@ -803,7 +803,11 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             }
         }
         self.send_link = 0;
-        Outcome::Data(DataRequest::Transparent)
+        let stream = self
+            .links
+            .get(0)
+            .is_some_and(|l| l.ty.transport != Transport::Udp);
+        Outcome::Data(DataRequest::Transparent { stream })
     }
 
     /// Hands payload to the link being sent on; 0 when the socket is full.

@@ -487,3 +487,27 @@ fn leaving_while_reconnecting_leaves_no_half_open_link() {
         b"CONNECT\r\n\r\nOK\r\n"
     );
 }
+
+#[test]
+fn transparent_udp_sends_one_datagram_per_512_byte_block() {
+    let mut h = joined();
+    assert_eq!(h.send(b"AT+CIPMODE=1\r\n"), b"\r\nOK\r\n");
+    assert_eq!(
+        h.send(b"AT+CIPSTART=\"UDP\",\"192.168.4.20\",5000,6000,0\r\n"),
+        b"CONNECT\r\n\r\nOK\r\n"
+    );
+    assert_eq!(h.send(b"AT+CIPSEND\r\n"), b"\r\nOK\r\n\r\n>");
+    // Two whole blocks and a tail arrive together: TCP may take the blocks in one call
+    // (a stream), but over UDP each block is its own datagram.
+    let data: Vec<u8> = (0..1300u32).map(|i| (i % 253) as u8).collect();
+    h.send(&data);
+    let mut sizes = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Some((_, _, n)) = h.platform.net.udp_take_sent(&mut buf) {
+        sizes.push(n);
+    }
+    assert_eq!(sizes, [512, 512]);
+    h.advance(30);
+    let (_, _, n) = h.platform.net.udp_take_sent(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &data[1024..]);
+}
