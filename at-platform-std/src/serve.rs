@@ -23,8 +23,21 @@ use crate::trace::Trace;
 /// The command sets the emulated module serves.
 pub type Commands = at_tcpip::TcpIp<StdPlatform>;
 
+/// The output queue of the emulated module: larger than a firmware's 4 KiB, so one poll
+/// can move many `+IPD` messages and one write hands them all to the host (the bytes on
+/// the wire are the same; only the system calls are fewer).
+pub const OUTPUT_QUEUE: usize = 64 * 1024;
+
+/// The data-mode buffer: larger than the W800's 5,760 bytes (the `AT+CIPSEND` limit is
+/// the profile's either way), so transparent mode hands many 512-byte blocks to the
+/// socket in one call.
+pub const DATA_BUFFER: usize = 64 * 1024;
+
+/// The engine `at-modem` runs.
+pub type ModemEngine = Engine<Commands, 256, OUTPUT_QUEUE, DATA_BUFFER>;
+
 /// Largest chunk of host input held while the engine has not taken it.
-const INPUT_CAPACITY: usize = 4096;
+const INPUT_CAPACITY: usize = 64 * 1024;
 
 const SIGNAL_TOKEN: Token = Token(0);
 const PORT_TOKEN: Token = Token(1);
@@ -170,12 +183,13 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
     let mut port = HostPort::open(&config.port, poll.registry(), PORT_TOKEN)?;
     eprintln!("{}", port.describe());
 
-    let mut engine: Engine<Commands> = Engine::new(config.profile, Default::default());
+    let mut engine: Box<ModemEngine> = Box::new(Engine::new(config.profile, Default::default()));
     let start = std::time::Instant::now();
     let mut rx_pacer = config.baud.map(|b| Pacer::new(b, start));
     let mut tx_pacer = config.baud.map(|b| Pacer::new(b, start));
-    let mut input: Vec<u8> = Vec::with_capacity(INPUT_CAPACITY);
-    let mut chunk = [0u8; INPUT_CAPACITY];
+    // Host input waiting for the engine: `input[..held]`.
+    let mut input = vec![0u8; INPUT_CAPACITY];
+    let mut held = 0;
     let stdio = matches!(config.port, PortSpec::Stdio);
 
     loop {
@@ -183,8 +197,8 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
 
         // Host input, as much as we hold; the rest stays in the port (flow control).
         let mut port_may_have_more = false;
-        while input.len() < INPUT_CAPACITY {
-            let mut room = INPUT_CAPACITY - input.len();
+        while held < INPUT_CAPACITY {
+            let mut room = INPUT_CAPACITY - held;
             if let Some(p) = rx_pacer.as_mut() {
                 room = p.allowance(std::time::Instant::now(), room);
                 if room == 0 {
@@ -192,7 +206,8 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
                     break;
                 }
             }
-            let n = port.read(&mut chunk[..room])?;
+            // Straight into the input buffer's free room: no intermediate copy.
+            let n = port.read(&mut input[held..held + room])?;
             if let Some(p) = rx_pacer.as_mut() {
                 p.spend(n);
             }
@@ -200,10 +215,10 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
                 break;
             }
             if let Some(t) = trace.as_mut() {
-                t.host_to_modem(start.elapsed(), &chunk[..n]);
+                t.host_to_modem(start.elapsed(), &input[held..held + n]);
             }
-            input.extend_from_slice(&chunk[..n]);
-            port_may_have_more = input.len() == INPUT_CAPACITY;
+            held += n;
+            port_may_have_more = held == INPUT_CAPACITY;
         }
 
         // Feed and poll until the engine takes no more input: twice nothing taken, with a
@@ -211,7 +226,7 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
         let mut consumed = 0;
         let mut idle_rounds = 0;
         loop {
-            let n = engine.feed(now, &input[consumed..]);
+            let n = engine.feed(now, &input[consumed..held]);
             consumed += n;
             let mut tx = PortWriter {
                 port: &mut port,
@@ -228,17 +243,14 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
                 }
             }
             idle_rounds = if n == 0 { idle_rounds + 1 } else { 0 };
-            if idle_rounds == 2 || consumed == input.len() {
+            if idle_rounds == 2 || consumed == held {
                 break;
             }
         }
-        input.drain(..consumed);
+        input.copy_within(consumed..held, 0);
+        held -= consumed;
 
-        if stdio
-            && !port.host_attached()
-            && !engine.has_output()
-            && !engine.is_busy()
-            && input.is_empty()
+        if stdio && !port.host_attached() && !engine.has_output() && !engine.is_busy() && held == 0
         {
             log::info!("end of input: exiting");
             return Ok(());
@@ -247,7 +259,7 @@ pub fn run(config: ModemConfig) -> io::Result<()> {
         let mut timeout = engine
             .poll_delay(now)
             .map(|d| Duration::from_millis(d.as_millis()));
-        if port_may_have_more && input.len() < INPUT_CAPACITY {
+        if port_may_have_more && held < INPUT_CAPACITY {
             let wait = rx_pacer.as_ref().map_or(Duration::ZERO, Pacer::wait);
             timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
         }

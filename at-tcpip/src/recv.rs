@@ -29,9 +29,28 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         // Stacks report readiness once per change (edge-triggered): after a read that
         // returned data, poll again at once until the socket says "would block".
         self.rx_more = false;
+        let full = usize::from(ctx.system.profile.ipd_max).min(RX_CHUNK);
+        // Rounds of one message per link keep links fair. Another round runs only while
+        // the output queue still has room for a full-size message from every link, so a
+        // large queue (a host-side emulator's) is filled in one poll, and a firmware's
+        // small queue sees exactly one message per link per poll.
+        loop {
+            let more = self.receive_round(ctx);
+            // Data read: more may wait (edge-triggered stacks report it once); a round
+            // that found nothing drained every socket.
+            self.rx_more = more;
+            let room = ctx.out.free().saturating_sub(HEADER_MAX + 2);
+            if !more || room < full * at_core::link::MAX_LINKS {
+                return;
+            }
+        }
+    }
+
+    /// One message from each connected link; true when any read returned data.
+    fn receive_round(&mut self, ctx: &mut Context<'_, P>) -> bool {
+        let mut any = false;
         let (mux, dinfo, transparent) = (self.mux, self.dinfo, ctx.transparent);
         for id in 0..at_core::link::MAX_LINKS {
-            // One message per link per poll keeps links fair.
             let room = ctx.out.free().saturating_sub(HEADER_MAX + 2);
             let limit = room
                 .min(usize::from(ctx.system.profile.ipd_max))
@@ -40,7 +59,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             // (the engine polls again once the host has taken its output).
             if limit < MIN_READ.min(usize::from(ctx.system.profile.ipd_max)) {
                 self.passes_due = true;
-                return;
+                return false;
             }
             let Some(link) = self.links.get_mut(id) else {
                 continue;
@@ -109,15 +128,16 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             match got {
                 Ok((n, _)) => {
                     link.last_activity = ctx.now;
-                    self.rx_more |= n > 0;
+                    any |= n > 0;
                 }
                 Err(Framing::Read(true)) => self.drop_link(id, ctx),
                 Err(Framing::Read(false)) => {}
                 Err(Framing::Full) => {
                     self.passes_due = true;
-                    return;
+                    return false;
                 }
             }
         }
+        any
     }
 }
