@@ -163,6 +163,24 @@ impl<'a> Args<'a> {
         self.opt_text(i, max_len)?.ok_or(ArgError::Missing(idx(i)))
     }
 
+    /// A required name of at most `max_len` bytes: printable ASCII (space to `~`) other
+    /// than `"`. For strings the module prints back inside quotes (host names,
+    /// certificate names, SNI, ALPN, PSK hints), so a query can never emit a control
+    /// character or break its own quoting.
+    pub fn name(&self, i: usize, max_len: usize) -> Result<&'a str, ArgError> {
+        self.opt_name(i, max_len)?.ok_or(ArgError::Missing(idx(i)))
+    }
+
+    /// An optional name (see [`Args::name`]).
+    pub fn opt_name(&self, i: usize, max_len: usize) -> Result<Option<&'a str>, ArgError> {
+        let name = self.opt_text(i, max_len)?;
+        let printable = |b: u8| (b' '..=b'~').contains(&b) && b != b'"';
+        match name {
+            Some(n) if !n.bytes().all(printable) => Err(ArgError::Invalid(idx(i))),
+            other => Ok(other),
+        }
+    }
+
     /// An optional UTF-8 string of at most `max_len` bytes.
     pub fn opt_text(&self, i: usize, max_len: usize) -> Result<Option<&'a str>, ArgError> {
         match self.opt_bytes(i, max_len)? {
@@ -226,6 +244,18 @@ mod test {
         );
         let bad = args(&[Param::Str(b"\xff")]);
         assert_eq!(bad.text(0, 5), Err(ArgError::Invalid(0)));
+        let names = args(&[
+            Param::Str(b"ntp.example:123 ~"),
+            Param::Str(b"a\x00b"),
+            Param::Str(b"a\"b"),
+            Param::Str(b"tab\there"),
+        ]);
+        assert_eq!(names.name(0, 32), Ok("ntp.example:123 ~"));
+        assert_eq!(names.name(1, 32), Err(ArgError::Invalid(1)));
+        assert_eq!(names.name(2, 32), Err(ArgError::Invalid(2)));
+        assert_eq!(names.opt_name(3, 32), Err(ArgError::Invalid(3)));
+        assert_eq!(names.opt_name(4, 32), Ok(None));
+        assert_eq!(names.name(0, 4), Err(ArgError::Length(0)));
     }
 
     #[test]

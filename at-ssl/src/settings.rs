@@ -263,7 +263,7 @@ impl SslSettings {
             SslCommand::ClientConf => self.set_conf(args, base, ids, ctx),
             SslCommand::CommonName | SslCommand::Sni => {
                 arg!(args.count(base + 1, base + 1));
-                let name = arg!(args.text(base, NAME_MAX));
+                let name = arg!(args.name(base, NAME_MAX));
                 let Ok(name) = String::<NAME_MAX>::try_from(name) else {
                     return ArgError::Length(base as u8).into();
                 };
@@ -282,7 +282,7 @@ impl SslSettings {
                 arg!(args.count(base + 1 + count, base + 1 + count));
                 let mut wire = Vec::<u8, ALPN_WIRE_MAX>::new();
                 for i in base + 1..base + 1 + count {
-                    let name = arg!(args.text(i, usize::from(u8::MAX))).as_bytes();
+                    let name = arg!(args.name(i, usize::from(u8::MAX))).as_bytes();
                     if name.is_empty() {
                         return ArgError::Length(i as u8).into();
                     }
@@ -303,7 +303,7 @@ impl SslSettings {
                 if !is_hex(psk) {
                     return ArgError::Invalid(base as u8).into();
                 }
-                let hint = arg!(args.text(base + 1, PSK_HINT_MAX));
+                let hint = arg!(args.name(base + 1, PSK_HINT_MAX));
                 let (Ok(psk), Ok(hint)) = (String::try_from(psk), String::try_from(hint)) else {
                     return exec();
                 };

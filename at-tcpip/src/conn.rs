@@ -190,7 +190,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             Some(ty) => ty,
             None => return ArgError::Invalid(base as u8).into(),
         };
-        let host = arg!(args.text(base + 1, HOST_MAX));
+        let host = arg!(args.name(base + 1, HOST_MAX));
         if host.is_empty() {
             return ArgError::Invalid(base as u8 + 1).into();
         }
@@ -662,7 +662,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             0
         };
         let len = args.int(base, 1..=max_len)? as u64;
-        let host = args.opt_text(base + 1, HOST_MAX)?;
+        let host = args.opt_name(base + 1, HOST_MAX)?;
         let port = args.opt_int(base + 2, 1..=65_535)?;
         if self.transparent {
             diag!("sending with a length in transparent mode");

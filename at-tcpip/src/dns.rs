@@ -200,7 +200,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
 
     pub(crate) fn cipdomain(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
         arg!(args.count(1, 2));
-        let name = arg!(args.text(0, NAME_MAX));
+        let name = arg!(args.name(0, NAME_MAX));
         if name.is_empty() {
             return ArgError::Invalid(0).into();
         }

@@ -28,7 +28,7 @@ pub(crate) struct Ping {
 impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn ping(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
         arg!(args.count(1, 1));
-        let host = arg!(args.text(0, HOST_MAX));
+        let host = arg!(args.name(0, HOST_MAX));
         if host.is_empty() {
             return ArgError::Invalid(0).into();
         }

@@ -446,7 +446,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let mut servers: heapless::Vec<heapless::String<HOST_MAX>, MAX_SERVERS> =
             heapless::Vec::new();
         for i in 2..args.len() {
-            let Some(name) = arg!(args.opt_text(i, HOST_MAX)) else {
+            let Some(name) = arg!(args.opt_name(i, HOST_MAX)) else {
                 continue;
             };
             if name.is_empty() {

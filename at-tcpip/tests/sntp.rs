@@ -816,3 +816,39 @@ fn ipv6_servers() {
     assert_eq!(h.poll(), TIME_UPDATED);
     time_is(&mut h, "Tue Oct 19 09:47:56 2021");
 }
+
+/// Found by the `commands` fuzz target: server names with control characters were kept
+/// and printed back raw by the query. Names are printable ASCII without `"` now, for
+/// every command that prints them back.
+#[test]
+fn names_with_control_characters_or_quotes_are_refused() {
+    let mut h = joined();
+    ok(&mut h, "AT+CIPSNTPCFG=1,8,\"ntp.example\"");
+    let state = "+CIPSNTPCFG:1,8,\"ntp.example\"";
+    refused(
+        &mut h,
+        "AT+CIPSNTPCFG=1,-1,\"\u{0}\u{0}\u{0}\",\"+C%\"",
+        &invalid(2),
+        state,
+    );
+    refused(&mut h, "AT+CIPSNTPCFG=1,8,\"a\\\"b\"", &invalid(2), state);
+    refused(
+        &mut h,
+        "AT+CIPSNTPCFG=1,8,\"ok\",\"t\tab\"",
+        &invalid(3),
+        state,
+    );
+    // The same rule for every host name.
+    for line in [
+        "AT+CIPSTART=\"TCP\",\"bad\u{1}host\",80",
+        "AT+CIPDOMAIN=\"bad\u{7f}host\"",
+        "AT+PING=\"bad\u{1b}host\"",
+    ] {
+        let index = u32::from(line.starts_with("AT+CIPSTART"));
+        assert_eq!(
+            h.send(format!("{line}\r\n").as_bytes()),
+            invalid(index),
+            "{line}"
+        );
+    }
+}

@@ -254,8 +254,12 @@ fn name_command(name: &str) {
     let max = "n".repeat(64);
     ok(&mut h, &set(&format!("\"{max}\"")));
     query(&mut h, q, &show(&max));
-    ok(&mut h, &set("\"a\\\"b\\,c\""));
-    query(&mut h, q, &show("a\"b,c"));
+    ok(&mut h, &set("\"a\\,b c\""));
+    query(&mut h, q, &show("a,b c"));
+    // A quote or a control character could not be printed back inside quotes.
+    let kept = show("a,b c");
+    refused(&mut h, &set("\"a\\\"b\""), &invalid(0), q, &kept);
+    refused(&mut h, &set("\"a\tb\""), &invalid(0), q, &kept);
     ok(&mut h, &set("\"host.example\""));
     let s = show("host.example");
     let long = format!("\"{}\"", "n".repeat(65));
