@@ -36,53 +36,7 @@ fn main() {
 /// `AT_W800_BUILD_DATE`, `AT_W800_BUILD_TIME` (UTC, `SOURCE_DATE_EPOCH` or now) and
 /// `AT_W800_SOURCE_HASH` (git) for `AT+GMR`.
 fn build_info() {
-    use std::process::Command;
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let secs = env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        });
-    let (date, time) = civil(secs);
-    println!("cargo:rustc-env=AT_W800_BUILD_DATE={date}");
-    println!("cargo:rustc-env=AT_W800_BUILD_TIME={time}");
-    let hash = Command::new("git")
-        .args(["rev-parse", "--short=8", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=AT_W800_SOURCE_HASH={hash}");
-    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
-}
-
-/// `Mmm dd yyyy` and `hh:mm:ss` (UTC) for a Unix time, as C's `__DATE__`/`__TIME__`.
-fn civil(secs: u64) -> (String, String) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let date = format!("{} {:2} {}", MONTHS[(month - 1) as usize], day, year);
-    let time = format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
-    (date, time)
+    at_build_info::emit("AT_W800");
 }
 
 /// Rust type (as written in the declarations) -> C type.
