@@ -5,7 +5,7 @@
 //!
 //! With `host-lwip` it checks the FFI declarations against the real lwIP headers of
 //! Debian's `liblwip-dev` and builds the C parts the host tests run:
-//! 1. reads the `extern "C"` blocks of `src/ffi/{lwip,port,host}.rs`, translates each
+//! 1. reads the `extern "C"` blocks of `src/ffi/{lwip,port,host,tls}.rs`, translates each
 //!    declaration to a C function-pointer type and writes `_Static_assert`s comparing it
 //!    with the header's prototype (`__builtin_types_compatible_p`);
 //! 2. compiles those assertions against Debian's configuration and against lwIP's own
@@ -13,7 +13,10 @@
 //!    declaration fails the build here;
 //! 3. compiles `c/check_values.c` in both configurations (constants, sizes, offsets,
 //!    compared with the Rust values by the crate's tests), the port shim
-//!    `c/at_w800_port.c` and the bring-up glue `c/host_lwip.c`, and links `-llwip`.
+//!    `c/at_w800_port.c` and the bring-up glue `c/host_lwip.c`, and links `-llwip`;
+//! 4. compiles the TLS shim `c/at_w800_tls.c` against Debian's mbedTLS 2.28
+//!    (`libmbedtls-dev`; the shim calls mbedTLS itself, so the C compiler checks every
+//!    mbedTLS call) and links `-lmbedtls -lmbedx509 -lmbedcrypto`.
 
 #![cfg_attr(not(feature = "host-lwip"), allow(dead_code, unused_imports))]
 
@@ -46,6 +49,7 @@ fn c_type(rust: &str) -> Option<&'static str> {
         "c_long" => "long",
         "c_uint" => "unsigned int",
         "u32" => "uint32_t",
+        "u64" => "uint64_t",
         "size_t" => "size_t",
         "ssize_t" => "ssize_t",
         "socklen_t" => "socklen_t",
@@ -171,6 +175,8 @@ mod host_lwip {
             "c/at_w800_port.c",
             "c/host_lwip.c",
             "c/host_lwip.h",
+            "c/at_w800_tls.c",
+            "include/at_w800_tls.h",
             "c/native/lwipopts.h",
             "include/at_w800_port.h",
         ] {
@@ -189,6 +195,7 @@ mod host_lwip {
         generate(&manifest, &out, "lwip.rs", "protos_lwip.h");
         generate(&manifest, &out, "port.rs", "protos_port.h");
         generate(&manifest, &out, "host.rs", "protos_host.h");
+        generate(&manifest, &out, "tls.rs", "protos_tls.h");
         // The SDK's NVS: no header here, so only generated, for checking against the
         // SDK's wm_nvs.h where it exists (the README's porting section says how).
         generate(&manifest, &out, "sdk.rs", "protos_sdk.h");
@@ -218,6 +225,21 @@ mod host_lwip {
             .define("AT_W800_CHECK_PREFIX", "posix")
             .file(manifest.join("c/check_values.c"))
             .compile("at_w800_host");
+        // The TLS shim against Debian's mbedTLS (libmbedtls-dev, 2.28), with a pool big
+        // enough for the tests running in parallel, its mutex, and -Wextra -Werror.
+        let mbedtls_inc =
+            env::var("AT_W800_MBEDTLS_INCLUDE").unwrap_or_else(|_| "/usr/include".into());
+        println!("cargo:rerun-if-env-changed=AT_W800_MBEDTLS_INCLUDE");
+        assert!(
+            Path::new(&mbedtls_inc).join("mbedtls/ssl.h").exists(),
+            "host-lwip: no mbedTLS headers in {mbedtls_inc} (install libmbedtls-dev, or run scripts/w800.sh)"
+        );
+        base(false)
+            .include(&mbedtls_inc)
+            .define("AT_W800_TLS_HOST", None)
+            .define("AT_W800_TLS_SESSIONS", "16")
+            .file(manifest.join("c/at_w800_tls.c"))
+            .compile("at_w800_tls");
         // lwIP's own headers (the W800's configuration): checked, and the values
         // exported for the tests; nothing here calls lwIP.
         base(true)
@@ -226,5 +248,8 @@ mod host_lwip {
             .file(manifest.join("c/check_values.c"))
             .compile("at_w800_native_checks");
         println!("cargo:rustc-link-lib=dylib=lwip");
+        for lib in ["mbedtls", "mbedx509", "mbedcrypto"] {
+            println!("cargo:rustc-link-lib=dylib={lib}");
+        }
     }
 }

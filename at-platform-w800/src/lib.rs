@@ -55,6 +55,7 @@
 pub mod capi;
 pub mod ffi;
 pub mod ping;
+pub mod pki;
 pub mod platform;
 pub mod stack;
 pub mod station;

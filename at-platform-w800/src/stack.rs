@@ -54,7 +54,11 @@ use at_core::net::{
     UdpClientStack, UdpExt, UdpFullStack,
 };
 
+use at_ssl::{ClientConfig, Pki, ServerConfig, TlsError};
+
+use crate::ffi::tls::{Session, TlsCode};
 use crate::ffi::{self, lwip::sys, ErrorKind, SockError};
+use crate::pki::W800Pki;
 
 /// Sockets a [`LwipStack`] holds at once by default (TCP and UDP together, accepted
 /// connections included). The W800 SDK's lwIP has `MEMP_NUM_NETCONN 8`, so more would
@@ -87,6 +91,9 @@ pub enum NetError {
     HostNotFound,
     /// Not supported by this stack (reverse lookups).
     Unsupported,
+    /// The TLS session of an SSL link failed (a fatal alert, a bad record, the shim's
+    /// pool); the link must be closed.
+    Tls(TlsCode),
 }
 
 impl fmt::Display for NetError {
@@ -99,6 +106,7 @@ impl fmt::Display for NetError {
             NetError::InvalidState(what) => f.write_str(what),
             NetError::HostNotFound => f.write_str("host not found"),
             NetError::Unsupported => f.write_str("operation not supported"),
+            NetError::Tls(code) => write!(f, "TLS failure ({code:?})"),
         }
     }
 }
@@ -130,6 +138,103 @@ fn nb_sock(e: SockError) -> nb::Error<NetError> {
         ErrorKind::WouldBlock => nb::Error::WouldBlock,
         _ => nb::Error::Other(NetError::Socket(e)),
     }
+}
+
+/// A failure of a ready TLS session as the stack's error: a socket failure keeps its
+/// `errno` (a reset is still [`TcpErrorKind::PipeClosed`]).
+fn tls_net_error(session: Session, code: TlsCode) -> NetError {
+    match code {
+        TlsCode::Socket => NetError::Socket(SockError::from_code(session.socket_error())),
+        TlsCode::Closed => NetError::Socket(SockError {
+            code: 0,
+            kind: ErrorKind::ConnectionLost,
+        }),
+        other => NetError::Tls(other),
+    }
+}
+
+fn tls_nb(session: Session, code: TlsCode) -> nb::Error<NetError> {
+    match code {
+        TlsCode::WouldBlock => nb::Error::WouldBlock,
+        other => nb::Error::Other(tls_net_error(session, other)),
+    }
+}
+
+/// A shim code while TLS starts or handshakes, as the engine's [`TlsError`].
+fn tls_error(code: TlsCode) -> TlsError {
+    match code {
+        TlsCode::Verify => TlsError::Verification,
+        TlsCode::Certificate => TlsError::MissingCertificate,
+        TlsCode::Unsupported => TlsError::Unsupported,
+        TlsCode::Resources => TlsError::Resources,
+        TlsCode::State => TlsError::InvalidState,
+        TlsCode::WouldBlock | TlsCode::Closed | TlsCode::Handshake | TlsCode::Socket => {
+            TlsError::Handshake
+        }
+    }
+}
+
+/// Sets a client session up as `config` says, with the certificates of `pki`.
+fn configure_client(
+    session: Session,
+    config: &ClientConfig<'_>,
+    pki: &W800Pki,
+) -> Result<(), TlsError> {
+    if config.auth.verifies_server() {
+        let ca = pki
+            .ca(config.ca_index)
+            .ok_or(TlsError::MissingCertificate)?;
+        session.trust(ca).map_err(tls_error)?;
+        if !config.verify_name.is_empty() {
+            session
+                .expect_name(config.verify_name)
+                .map_err(|_| TlsError::Verification)?;
+        }
+    }
+    if let Some(t) = config.unix_time {
+        session.set_time(t).map_err(tls_error)?;
+    }
+    if config.auth.presents_certificate() {
+        let identity = pki
+            .client_identity(config.pki_index)
+            .ok_or(TlsError::MissingCertificate)?;
+        session
+            .present(identity.certificate, identity.key)
+            .map_err(tls_error)?;
+    }
+    if let Some(sni) = config.sni {
+        session.sni(sni).map_err(tls_error)?;
+    }
+    if !config.alpn.is_empty() {
+        session.alpn(config.alpn).map_err(tls_error)?;
+    }
+    if let Some(psk) = config.psk {
+        session
+            .psk(psk.key, psk.identity.as_bytes())
+            .map_err(tls_error)?;
+    }
+    Ok(())
+}
+
+/// Sets a server session up: the store's server certificate, and with `verify_clients`
+/// its CA for client certificates.
+fn configure_server(
+    session: Session,
+    config: &ServerConfig,
+    pki: &W800Pki,
+) -> Result<(), TlsError> {
+    let identity = pki.server_identity().ok_or(TlsError::MissingCertificate)?;
+    session
+        .present(identity.certificate, identity.key)
+        .map_err(tls_error)?;
+    if config.verify_clients {
+        let ca = pki.server_ca().ok_or(TlsError::MissingCertificate)?;
+        session.trust(ca).map_err(tls_error)?;
+    }
+    if let Some(t) = config.unix_time {
+        session.set_time(t).map_err(tls_error)?;
+    }
+    Ok(())
 }
 
 /// A TCP socket of a [`LwipStack`]: a client link, a listening server or an accepted
@@ -266,6 +371,15 @@ struct TcpEntry {
     ipv6: bool,
     state: TcpState,
     options: TcpOptions,
+    /// The TLS session of an SSL link or an SSL server's connection.
+    tls: Option<TlsLink>,
+}
+
+/// A TLS session bound to a TCP slot.
+#[derive(Clone, Copy, Debug)]
+struct TlsLink {
+    session: Session,
+    ready: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -289,6 +403,7 @@ enum Slot {
 pub struct LwipStack<const N: usize = DEFAULT_SOCKETS> {
     slots: [Slot; N],
     multicast_if_v4: Ipv4Addr,
+    pki: W800Pki,
 }
 
 impl<const N: usize> Default for LwipStack<N> {
@@ -339,6 +454,7 @@ impl<const N: usize> LwipStack<N> {
         LwipStack {
             slots: [Slot::Free; N],
             multicast_if_v4: Ipv4Addr::UNSPECIFIED,
+            pki: W800Pki::new(),
         }
     }
 
@@ -346,6 +462,16 @@ impl<const N: usize> LwipStack<N> {
     /// default, is lwIP's default netif.
     pub fn set_multicast_interface_v4(&mut self, interface: Ipv4Addr) {
         self.multicast_if_v4 = interface;
+    }
+
+    /// The certificate store of the SSL links and the SSL server.
+    pub fn pki(&self) -> &W800Pki {
+        &self.pki
+    }
+
+    /// The certificate store, to fill (the firmware does through the C API).
+    pub fn pki_mut(&mut self) -> &mut W800Pki {
+        &mut self.pki
     }
 
     /// Number of slots in use.
@@ -497,12 +623,67 @@ impl<const N: usize> LwipStack<N> {
             None => return Err(NetError::BadHandle),
         };
         let fd = match entry {
-            Slot::Tcp(TcpEntry { fd, .. }) | Slot::Udp(UdpEntry { fd, .. }) => fd,
+            Slot::Tcp(TcpEntry { fd, tls, .. }) => {
+                // close_notify (best effort) while the socket is still open.
+                if let Some(tls) = tls {
+                    tls.session.close();
+                }
+                fd
+            }
+            Slot::Udp(UdpEntry { fd, .. }) => fd,
             Slot::Free => None,
         };
         match fd {
             Some(fd) => close_without_blocking(fd).map_err(NetError::Socket),
             None => Ok(()),
+        }
+    }
+
+    /// The TLS session of a connected slot, if it has one; an error while its handshake
+    /// is not done.
+    fn ready_tls(&mut self, slot: u8) -> nb::Result<Option<Session>, NetError> {
+        match self.tcp_entry(slot)?.tls {
+            None => Ok(None),
+            Some(TlsLink {
+                session,
+                ready: true,
+            }) => Ok(Some(session)),
+            Some(_) => Err(nb::Error::Other(NetError::InvalidState(
+                "the TLS handshake is not complete",
+            ))),
+        }
+    }
+
+    /// Starts a TLS session on a connected slot without one, configured by `setup`.
+    fn start_tls(
+        &mut self,
+        slot: u8,
+        server: bool,
+        setup: impl FnOnce(Session, &W800Pki) -> Result<(), TlsError>,
+    ) -> Result<(), TlsError> {
+        let entry = self.tcp_entry(slot).map_err(|_| TlsError::InvalidState)?;
+        let fd = match (entry.state, entry.fd, entry.tls) {
+            (TcpState::Connected, Some(fd), None) => fd,
+            _ => return Err(TlsError::InvalidState),
+        };
+        let session = Session::open(Some(fd), server).map_err(tls_error)?;
+        let started = setup(session, &self.pki).and_then(|()| session.start().map_err(tls_error));
+        if let Err(e) = started {
+            session.close();
+            return Err(e);
+        }
+        match self.tcp_entry(slot) {
+            Ok(entry) => {
+                entry.tls = Some(TlsLink {
+                    session,
+                    ready: false,
+                });
+                Ok(())
+            }
+            Err(_) => {
+                session.close();
+                Err(TlsError::InvalidState)
+            }
         }
     }
 
@@ -575,6 +756,7 @@ impl<const N: usize> TcpClientStack for LwipStack<N> {
             ipv6: false,
             state: TcpState::Idle,
             options: TcpOptions::default(),
+            tls: None,
         }))?;
         Ok(TcpHandle { slot })
     }
@@ -618,9 +800,13 @@ impl<const N: usize> TcpClientStack for LwipStack<N> {
         }
     }
 
-    /// Sends what lwIP's send buffer takes now.
+    /// Sends what lwIP's send buffer takes now; over an SSL link, encrypts what the
+    /// session takes (at most one record).
     fn send(&mut self, socket: &mut TcpHandle, buffer: &[u8]) -> nb::Result<usize, NetError> {
         let fd = self.connected_fd(socket.slot)?;
+        if let Some(session) = self.ready_tls(socket.slot)? {
+            return session.write(buffer).map_err(|e| tls_nb(session, e));
+        }
         if buffer.is_empty() {
             return Ok(0);
         }
@@ -634,10 +820,17 @@ impl<const N: usize> TcpClientStack for LwipStack<N> {
         buffer: &mut [u8],
     ) -> nb::Result<usize, NetError> {
         let fd = self.connected_fd(socket.slot)?;
+        if let Some(session) = self.ready_tls(socket.slot)? {
+            return match session.read(buffer) {
+                Err(TlsCode::Closed) => Ok(0),
+                other => other.map_err(|e| tls_nb(session, e)),
+            };
+        }
         ffi::recv(fd, buffer, sys::MSG_DONTWAIT).map_err(nb_sock)
     }
 
-    /// Closes the lwIP socket and frees the slot.
+    /// Closes the lwIP socket and frees the slot; an SSL link's session sends
+    /// close_notify first if the socket takes it at once.
     fn close(&mut self, socket: TcpHandle) -> Result<(), NetError> {
         self.tcp_entry(socket.slot)?;
         self.release(socket.slot)
@@ -696,6 +889,7 @@ impl<const N: usize> TcpFullStack for LwipStack<N> {
             ipv6: remote.is_ipv6(),
             state: TcpState::Connected,
             options: TcpOptions::default(),
+            tls: None,
         })) {
             Ok(slot) => Ok((TcpHandle { slot }, remote)),
             Err(e) => {
@@ -706,9 +900,60 @@ impl<const N: usize> TcpFullStack for LwipStack<N> {
     }
 }
 
-/// No TLS on this backend yet (the SDK's mbedTLS is not wired up): SSL links and the SSL
-/// server answer `ERROR`.
-impl<const N: usize> at_ssl::TlsStack for LwipStack<N> {}
+/// SSL links and the SSL server: mbedTLS sessions of the TLS shim
+/// ([`crate::ffi::tls`]) on the slots' lwIP sockets, with the certificates of the
+/// stack's [`W800Pki`]. See the module documentation.
+impl<const N: usize> at_ssl::TlsStack for LwipStack<N> {
+    fn tls_connect(
+        &mut self,
+        socket: &mut TcpHandle,
+        config: &ClientConfig<'_>,
+    ) -> Result<(), TlsError> {
+        self.start_tls(socket.slot, false, |session, pki| {
+            configure_client(session, config, pki)
+        })
+    }
+
+    fn tls_accept(
+        &mut self,
+        socket: &mut TcpHandle,
+        config: &ServerConfig,
+    ) -> Result<(), TlsError> {
+        self.start_tls(socket.slot, true, |session, pki| {
+            configure_server(session, config, pki)
+        })
+    }
+
+    fn tls_handshake(&mut self, socket: &mut TcpHandle) -> nb::Result<(), TlsError> {
+        let entry = self
+            .tcp_entry(socket.slot)
+            .map_err(|_| TlsError::InvalidState)?;
+        let link = entry.tls.as_mut().ok_or(TlsError::InvalidState)?;
+        if link.ready {
+            return Ok(());
+        }
+        match link.session.handshake() {
+            Ok(()) => {
+                link.ready = true;
+                Ok(())
+            }
+            Err(TlsCode::WouldBlock) => Err(nb::Error::WouldBlock),
+            Err(code) => Err(nb::Error::Other(tls_error(code))),
+        }
+    }
+
+    /// Parses the server's certificate, key (and CA) in a session that never starts.
+    fn tls_server_ready(&mut self, verify_clients: bool) -> Result<(), TlsError> {
+        let session = Session::open(None, true).map_err(tls_error)?;
+        let config = ServerConfig {
+            verify_clients,
+            unix_time: None,
+        };
+        let checked = configure_server(session, &config, &self.pki);
+        session.close();
+        checked
+    }
+}
 
 impl<const N: usize> TcpExt for LwipStack<N> {
     /// Creates the socket for `local`'s family, sets `SO_REUSEADDR` and binds. Allowed
@@ -747,8 +992,16 @@ impl<const N: usize> TcpExt for LwipStack<N> {
         (local.port() != 0).then_some(local)
     }
 
-    /// `FIONREAD` of a connected socket; 0 in any other state.
+    /// `FIONREAD` of a connected socket; 0 in any other state. Over an SSL link: the
+    /// plaintext mbedTLS holds, after decrypting the next record if it arrived whole.
     fn tcp_available(&mut self, socket: &mut TcpHandle) -> Result<usize, NetError> {
+        match self.ready_tls(socket.slot) {
+            Ok(Some(session)) => {
+                return session.available().map_err(|e| tls_net_error(session, e));
+            }
+            Ok(None) => {}
+            Err(_) => return Ok(0),
+        }
         let entry = self.tcp_entry(socket.slot)?;
         match (entry.state, entry.fd) {
             (TcpState::Connected, Some(fd)) => Ok(ffi::available(fd)?),

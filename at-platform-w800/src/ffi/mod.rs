@@ -23,6 +23,7 @@ pub mod lwip;
 pub mod port;
 #[cfg(target_os = "none")]
 pub mod sdk;
+pub mod tls;
 
 use lwip::sys;
 
