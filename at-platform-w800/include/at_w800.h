@@ -202,6 +202,67 @@ int at_w800_poll(struct AtW800 *at,
 uint32_t at_w800_next_deadline(struct AtW800 *at,
                                uint32_t now_ms);
 
+/*
+ Stores the CA certificate(s) of `index` (0 to 15, `AT+CIPSSLCCONF`'s `<ca_number>`)
+ that SSL links verify servers against: PEM (with or without a terminating NUL) or
+ DER; null or `len` 0 removes them. The engine keeps the pointer, not a copy: the
+ data must stay valid and unchanged (flash, or static memory) until the engine is
+ dropped or the entry replaced. Returns 0, or -1 for a bad index or a null engine.
+
+ # Safety
+
+ `at` is null or a live engine; `data` is null or as described above.
+ */
+int at_w800_pki_set_ca(struct AtW800 *at,
+                       uint8_t index,
+                       const uint8_t *data,
+                       size_t len);
+
+/*
+ Stores the client certificate (followed by any intermediates) and private key of
+ `index` (0 to 15, `AT+CIPSSLCCONF`'s `<pki_number>`), presented in auth modes 1 and 3;
+ a null certificate or key removes them. Kept by pointer like
+ [`at_w800_pki_set_ca`]. Returns 0, or -1 for a bad index or a null engine.
+
+ # Safety
+
+ `at` is null or a live engine; `cert` and `key` as `data` of [`at_w800_pki_set_ca`].
+ */
+int at_w800_pki_set_client(struct AtW800 *at,
+                           uint8_t index,
+                           const uint8_t *cert,
+                           size_t cert_len,
+                           const uint8_t *key,
+                           size_t key_len);
+
+/*
+ Stores the certificate and private key the SSL server (`AT+CIPSERVER=1,<port>,"SSL"`)
+ presents; null removes them (the SSL server then answers `ERROR`). Kept by pointer
+ like [`at_w800_pki_set_ca`]. Returns 0, or -1 for a null engine.
+
+ # Safety
+
+ `at` is null or a live engine; `cert` and `key` as `data` of [`at_w800_pki_set_ca`].
+ */
+int at_w800_pki_set_server(struct AtW800 *at,
+                           const uint8_t *cert,
+                           size_t cert_len,
+                           const uint8_t *key,
+                           size_t key_len);
+
+/*
+ Stores the CA the SSL server verifies client certificates against (`<CA enable>` 1);
+ null removes it. Kept by pointer like [`at_w800_pki_set_ca`]. Returns 0, or -1 for a
+ null engine.
+
+ # Safety
+
+ `at` is null or a live engine; `data` as in [`at_w800_pki_set_ca`].
+ */
+int at_w800_pki_set_server_ca(struct AtW800 *at,
+                              const uint8_t *data,
+                              size_t len);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

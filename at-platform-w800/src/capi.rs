@@ -326,6 +326,143 @@ pub unsafe extern "C" fn at_w800_next_deadline(at: *mut AtW800, now_ms: u32) -> 
     }
 }
 
+/// Certificate data the firmware keeps for the engine's lifetime (flash or static RAM),
+/// as a `'static` slice; `None` for null or empty.
+///
+/// # Safety
+///
+/// `data` is null or valid for reads of `len` bytes, unchanged, until the engine is
+/// dropped or the entry is replaced.
+unsafe fn pki_data(data: *const u8, len: usize) -> Option<&'static [u8]> {
+    if data.is_null() || len == 0 {
+        return None;
+    }
+    // SAFETY: valid and unchanged for as long as the store may use it (the caller's
+    // contract).
+    Some(unsafe { core::slice::from_raw_parts(data, len) })
+}
+
+/// Stores the CA certificate(s) of `index` (0 to 15, `AT+CIPSSLCCONF`'s `<ca_number>`)
+/// that SSL links verify servers against: PEM (with or without a terminating NUL) or
+/// DER; null or `len` 0 removes them. The engine keeps the pointer, not a copy: the
+/// data must stay valid and unchanged (flash, or static memory) until the engine is
+/// dropped or the entry replaced. Returns 0, or -1 for a bad index or a null engine.
+///
+/// # Safety
+///
+/// `at` is null or a live engine; `data` is null or as described above.
+#[no_mangle]
+pub unsafe extern "C" fn at_w800_pki_set_ca(
+    at: *mut AtW800,
+    index: u8,
+    data: *const u8,
+    len: usize,
+) -> c_int {
+    // SAFETY: null or a live engine (the caller's contract).
+    let Some(at) = (unsafe { at.as_mut() }) else {
+        return -1;
+    };
+    // SAFETY: the caller's contract.
+    let pem = unsafe { pki_data(data, len) };
+    match at.platform.pki_mut().set_ca(index, pem) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
+
+/// An identity from C pointers; `None` unless both parts are given.
+///
+/// # Safety
+///
+/// As [`pki_data`] for both.
+unsafe fn pki_identity(
+    cert: *const u8,
+    cert_len: usize,
+    key: *const u8,
+    key_len: usize,
+) -> Option<at_ssl::Identity<'static>> {
+    // SAFETY: the caller's contract, for each part.
+    let (certificate, key) = unsafe { (pki_data(cert, cert_len)?, pki_data(key, key_len)?) };
+    Some(at_ssl::Identity { certificate, key })
+}
+
+/// Stores the client certificate (followed by any intermediates) and private key of
+/// `index` (0 to 15, `AT+CIPSSLCCONF`'s `<pki_number>`), presented in auth modes 1 and 3;
+/// a null certificate or key removes them. Kept by pointer like
+/// [`at_w800_pki_set_ca`]. Returns 0, or -1 for a bad index or a null engine.
+///
+/// # Safety
+///
+/// `at` is null or a live engine; `cert` and `key` as `data` of [`at_w800_pki_set_ca`].
+#[no_mangle]
+pub unsafe extern "C" fn at_w800_pki_set_client(
+    at: *mut AtW800,
+    index: u8,
+    cert: *const u8,
+    cert_len: usize,
+    key: *const u8,
+    key_len: usize,
+) -> c_int {
+    // SAFETY: null or a live engine (the caller's contract).
+    let Some(at) = (unsafe { at.as_mut() }) else {
+        return -1;
+    };
+    // SAFETY: the caller's contract.
+    let identity = unsafe { pki_identity(cert, cert_len, key, key_len) };
+    match at.platform.pki_mut().set_client_identity(index, identity) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
+
+/// Stores the certificate and private key the SSL server (`AT+CIPSERVER=1,<port>,"SSL"`)
+/// presents; null removes them (the SSL server then answers `ERROR`). Kept by pointer
+/// like [`at_w800_pki_set_ca`]. Returns 0, or -1 for a null engine.
+///
+/// # Safety
+///
+/// `at` is null or a live engine; `cert` and `key` as `data` of [`at_w800_pki_set_ca`].
+#[no_mangle]
+pub unsafe extern "C" fn at_w800_pki_set_server(
+    at: *mut AtW800,
+    cert: *const u8,
+    cert_len: usize,
+    key: *const u8,
+    key_len: usize,
+) -> c_int {
+    // SAFETY: null or a live engine (the caller's contract).
+    let Some(at) = (unsafe { at.as_mut() }) else {
+        return -1;
+    };
+    // SAFETY: the caller's contract.
+    let identity = unsafe { pki_identity(cert, cert_len, key, key_len) };
+    at.platform.pki_mut().set_server_identity(identity);
+    0
+}
+
+/// Stores the CA the SSL server verifies client certificates against (`<CA enable>` 1);
+/// null removes it. Kept by pointer like [`at_w800_pki_set_ca`]. Returns 0, or -1 for a
+/// null engine.
+///
+/// # Safety
+///
+/// `at` is null or a live engine; `data` as in [`at_w800_pki_set_ca`].
+#[no_mangle]
+pub unsafe extern "C" fn at_w800_pki_set_server_ca(
+    at: *mut AtW800,
+    data: *const u8,
+    len: usize,
+) -> c_int {
+    // SAFETY: null or a live engine (the caller's contract).
+    let Some(at) = (unsafe { at.as_mut() }) else {
+        return -1;
+    };
+    // SAFETY: the caller's contract.
+    let pem = unsafe { pki_data(data, len) };
+    at.platform.pki_mut().set_server_ca(pem);
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

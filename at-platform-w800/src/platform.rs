@@ -127,6 +127,11 @@ impl<Store, Sta> W800Platform<Store, Sta> {
         &self.net
     }
 
+    /// The certificate store of the SSL links and the SSL server.
+    pub fn pki_mut(&mut self) -> &mut crate::pki::W800Pki {
+        self.net.pki_mut()
+    }
+
     /// Whether the network may have news the engine must poll for: sockets are open or
     /// a ping waits for its reply.
     pub fn network_busy(&self) -> bool {
