@@ -14,11 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant as StdInstant};
 
 use at_core::net::{nb, TcpClientStack, TcpExt, TcpOption, UdpClientStack, UdpExt, UdpFullStack};
-use at_core::store::MemoryStore;
-use at_core::{Engine, Instant, Profile};
 use at_platform_w800::host::{self, LINUX_IP, LWIP_IP};
-use at_platform_w800::platform::{AtW800Hooks, FirmwarePlatform};
-use at_platform_w800::station::{EmulatedAp, EmulatedStation};
 use at_platform_w800::LwipStack;
 
 mod common;
