@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The W800 backend (at-platform-w800): the CK804 staticlib with its size report, and the
-# tests that run the crate's lwIP code against real lwIP (Debian's liblwip-dev).
+# tests that run the crate's lwIP code against real lwIP (Debian's liblwip-dev) and its
+# TLS shim against real mbedTLS (Debian's libmbedtls-dev, 2.28).
 #
 #   ./scripts/w800.sh          install what is missing, build and report, run the tests
 #   ./scripts/w800.sh build    the staticlib for the W800 and its size report only
@@ -9,7 +10,8 @@
 #                              compile the FFI checks and the port shims against a WM IoT
 #                              SDK checkout's own headers (host gcc; FreeRTOS and Kconfig
 #                              output stubbed): lwIP prototypes and constants, wm_nvs_*,
-#                              c/at_w800_port.c, c/at_w800_port_wifi.c
+#                              c/at_w800_port.c, c/at_w800_port_wifi.c, and
+#                              c/at_w800_tls.c against the SDK's mbedTLS
 #
 # The staticlib is built by one command (nightly, build-std, the target JSON):
 #
@@ -36,12 +38,14 @@ section() {
     printf '\n==> %s\n' "$*"
 }
 
-# System packages: lwIP's headers and library (liblwip-dev), iproute2 for the test
+# System packages: lwIP's headers and library (liblwip-dev), mbedTLS 2.28's
+# (libmbedtls-dev) for the TLS shim, iproute2 for the test
 # namespace, a C compiler, and llvm's binary tools for the size report (Debian's GNU
 # binutils cannot read C-SKY objects).
 install_deps() {
     local need=()
     [ -f /usr/include/lwip/lwip/sockets.h ] || need+=(liblwip-dev)
+    [ -f /usr/include/mbedtls/ssl.h ] || need+=(libmbedtls-dev)
     command -v ip >/dev/null 2>&1 || need+=(iproute2)
     command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
     command -v llvm-size >/dev/null 2>&1 || need+=(llvm)
@@ -168,7 +172,8 @@ run_tests() {
     # The host build needs more than AT_W800_MEMORY_SIZE (settings in RAM).
     gcc -std=c11 -Wall -Wextra -Werror -I"$crate/include" -DAT_MEMORY_BYTES=32768 \
         "$crate/examples/firmware_loop.c" "$crate/examples/host_board.c" \
-        "$tdir/debug/libat_platform_w800.a" -llwip -lpthread -ldl -lm -o "$tdir/w800-firmware-loop"
+        "$tdir/debug/libat_platform_w800.a" -llwip -lmbedtls -lmbedx509 -lmbedcrypto \
+        -lpthread -ldl -lm -o "$tdir/w800-firmware-loop"
     timeout 60 "$tdir/w800-firmware-loop"
 }
 
@@ -243,6 +248,23 @@ sdk_check() {
         fi
     done
     echo "shims: c/at_w800_port.c and c/at_w800_port_wifi.c compile against the SDK's headers"
+
+    # The TLS shim against the SDK's mbedTLS (3.x) and its configuration
+    # (wm_mbedtls_config.h, which includes wmsdk_config.h and wm_osal.h: the OS layer
+    # is stubbed like FreeRTOS, it needs the CK804 core header), and the prototypes of
+    # src/ffi/tls.rs against include/at_w800_tls.h.
+    printf '#pragma once\n#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n' >"$dir/gen/wm_osal.h"
+    local tls_inc=(-I"$sdk/components/mbedtls/src/include" -I"$sdk/components/mbedtls/port"
+        -DMBEDTLS_CONFIG_FILE='"wm_mbedtls_config.h"'
+        -DCONFIG_MBEDTLS_SSL_IN_CONTENT_LEN=16384 -DCONFIG_MBEDTLS_SSL_OUT_CONTENT_LEN=4096)
+    printf '%s\n' '#include "at_w800_tls.h"' '#include "protos_tls.h"' >"$dir/protos_tls.c"
+    gcc -std=gnu11 -fsyntax-only -w -I"$c/include" -I"$out" "$dir/protos_tls.c"
+    gcc -std=gnu11 -fsyntax-only -Wall -Wextra -Wno-unused-parameter "${inc[@]}" "${tls_inc[@]}" \
+        "$c/c/at_w800_tls.c" 2>"$dir/warnings" || {
+        cat "$dir/warnings" >&2
+        exit 1
+    }
+    echo "TLS shim: c/at_w800_tls.c compiles against the SDK's mbedTLS; at_w800_tls_* prototypes match"
 
     local prefix
     for prefix in sdk native; do

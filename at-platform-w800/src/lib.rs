@@ -6,8 +6,9 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`ffi`] | every foreign declaration (lwIP 2.1.3 sockets, the port shim, the SDK's NVS) and the safe wrappers over them: the only `unsafe` code besides [`capi`] |
-//! | [`stack`] | [`LwipStack`]: the engine's network traits (`at_core::net`) over lwIP's non-blocking sockets |
+//! | [`ffi`] | every foreign declaration (lwIP 2.1.3 sockets, the port shim, the TLS shim over mbedTLS, the SDK's NVS) and the safe wrappers over them: the only `unsafe` code besides [`capi`] |
+//! | [`stack`] | [`LwipStack`]: the engine's network traits (`at_core::net`) over lwIP's non-blocking sockets, and SSL links (`at_ssl::TlsStack`) over the TLS shim |
+//! | [`pki`] | [`W800Pki`](pki::W800Pki): the certificates of the SSL links, by index, filled by the firmware |
 //! | [`ping`] | [`LwipPinger`]: `AT+PING` over an lwIP raw ICMP socket |
 //! | [`station`] | the Wi-Fi station: the SDK's on the W800, an emulated one on hosts |
 //! | [`store`] | the settings store in the SDK's NVS (W800) |
@@ -29,8 +30,9 @@
 //! and its largest stack frames. The firmware links `libat_platform_w800.a`, compiles
 //! `c/at_w800_port.c` and `c/at_w800_port_wifi.c` with the SDK's include paths, and
 //! calls the functions of `include/at_w800.h` (`examples/firmware_loop.c`). What the
-//! firmware must provide: lwIP's `lwip_*` socket functions, the port shim, the SDK's
-//! `wm_nvs_*`, and `memcpy`/`memmove`/`memset`/`memcmp`/`abort` from its C library.
+//! firmware must provide: lwIP's `lwip_*` socket functions, the port shim, the TLS shim
+//! (`c/at_w800_tls.c`, compiled with the SDK's mbedTLS), the SDK's `wm_nvs_*`, and
+//! `memcpy`/`memmove`/`memset`/`memcmp`/`abort` from its C library.
 //!
 //! ## Checked and tested
 //!
@@ -39,12 +41,14 @@
 //!   [`ffi::lwip`]);
 //! - the engine on real lwIP (Debian's `liblwip`, the W800's version 2.1.3) on a TAP
 //!   device in a network namespace: `tests/lwip.rs` (module `host`, feature `host-lwip`);
+//! - SSL links and the SSL server on real lwIP with the TLS shim on Debian's mbedTLS
+//!   2.28 against OpenSSL peers: `tests/tls.rs`;
 //! - the header against the code (`tests/header.rs`, cbindgen), the firmware loop
 //!   example compiled as C99/C11 and run on the host (`scripts/w800.sh test`).
 //!
 //! ## Features
-//! - `host-lwip`: link Debian's `liblwip` (lwIP 2.1.3) and check the FFI declarations
-//!   against its headers at build time; the tests then run the engine on real lwIP over
+//! - `host-lwip`: link Debian's `liblwip` (lwIP 2.1.3) and mbedTLS 2.28 (the TLS shim)
+//!   and check the FFI declarations against their headers at build time; the tests then run the engine on real lwIP over
 //!   a TAP device in a network namespace (`tests/lwip.rs`). Off by default: the crate
 //!   builds without lwIP's headers.
 //! - `std`: `std::error::Error` for the error types (implied by `host-lwip`).

@@ -37,6 +37,35 @@
 //! background (found by `stack_close_with_linger_does_not_block` on real lwIP). A linger
 //! time of 0 resets the connection at close, as everywhere.
 //!
+//! # SSL links ([`at_ssl::TlsStack`])
+//!
+//! TLS runs in the TLS shim (`c/at_w800_tls.c`, [`crate::ffi::tls`]): mbedTLS sessions
+//! the firmware compiles with the SDK's mbedTLS, in the shim's static pool, reading and
+//! writing the slot's lwIP socket themselves (non-blocking: `MBEDTLS_ERR_SSL_WANT_*`).
+//! A session is bound to its TCP slot: once its handshake completed, `send`, `receive`
+//! and `tcp_available` of that socket carry plaintext; `close` sends close_notify if
+//! the socket takes it at once, frees the session, then closes the socket.
+//!
+//! | setting | mbedTLS |
+//! |---|---|
+//! | auth mode 0 | `MBEDTLS_SSL_VERIFY_NONE`, no certificate |
+//! | modes 2/3 | `VERIFY_REQUIRED` against CA index `<ca_number>` of the [`W800Pki`]; the name (`verify_name`) checked by the shim: dNSName SANs (a wildcard in the first label), else the CN; an IP address against iPAddress SANs |
+//! | modes 1/3 | `mbedtls_ssl_conf_own_cert` with PKI index `<pki_number>` (key checked against the certificate) |
+//! | SNI | `mbedtls_ssl_set_hostname` (the name check is the shim's, so SNI and the checked name may differ) |
+//! | ALPN | `mbedtls_ssl_conf_alpn_protocols` |
+//! | PSK | `mbedtls_ssl_conf_psk`, TLS 1.2, PSK cipher suites only |
+//! | validity | at the engine's SNTP time (`unix_time`) when it has one, checked by the shim; else mbedTLS's own (`MBEDTLS_HAVE_TIME_DATE`) |
+//!
+//! The SSL server presents the store's server certificate; with `<CA enable>` it
+//! requires a client certificate signed by the store's server CA. A failed certificate
+//! check is [`TlsError::Verification`], any other failure [`TlsError::Handshake`].
+//!
+//! `tcp_available` reports the plaintext mbedTLS holds: when none is left it decrypts the
+//! next record if that has arrived whole, so the read-ahead is at most one record
+//! (16 KiB) and the rest stays in lwIP's window, which flow-controls the peer. A record
+//! `send` encrypted but lwIP could not take whole counts as sent: mbedTLS keeps the rest
+//! and every later `send`, `receive` or `tcp_available` pushes it on.
+//!
 //! # Names
 //!
 //! [`Dns`] parses numeric addresses only and reports every name as
