@@ -635,6 +635,12 @@ static int failure(struct session *s, int ret)
     if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE) {
         return AT_W800_TLS_E_WOULD_BLOCK;
     }
+#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+    /* TLS 1.3 (mbedTLS 3): a ticket was processed; the data comes with the next call. */
+    if (ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) {
+        return AT_W800_TLS_E_WOULD_BLOCK;
+    }
+#endif
     if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF) {
         s->ended = 1;
         return AT_W800_TLS_E_CLOSED;
@@ -671,6 +677,10 @@ int at_w800_tls_handshake(int id)
         || ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE
 #endif
     ) {
+        s->failed = AT_W800_TLS_E_VERIFY;
+    } else if (s->verify && mbedtls_ssl_get_verify_result(&s->ssl) != 0 &&
+               mbedtls_ssl_get_verify_result(&s->ssl) != UINT32_MAX) {
+        /* A certificate check failed, whatever error the protocol path reported. */
         s->failed = AT_W800_TLS_E_VERIFY;
     } else if (ret == MBEDTLS_ERR_NET_SEND_FAILED || ret == MBEDTLS_ERR_NET_RECV_FAILED) {
         s->failed = AT_W800_TLS_E_SOCKET;
