@@ -359,6 +359,8 @@ pub struct SimNet {
     faults: u16,
     /// Something happened on the remote side since [`SimNet::take_activity`].
     activity: bool,
+    /// `TcpClientStack::receive` calls so far ([`SimNet::tcp_receive_calls`]).
+    receive_calls: u32,
     seq: u32,
     port_offset: u16,
 }
@@ -443,6 +445,12 @@ impl SimNet {
     pub fn peer_tls(&self, peer: PeerId) -> Option<&str> {
         let slot = self.peer_slot(peer)?;
         (slot.tls == SimTls::Up).then_some(slot.tls_note.as_str())
+    }
+
+    /// How many times the engine called `TcpClientStack::receive` (to check that it
+    /// leaves quiet sockets alone).
+    pub fn tcp_receive_calls(&self) -> u32 {
+        self.receive_calls
     }
 
     /// Whether the remote side did anything (peer data, closes, resets, connections,
@@ -942,6 +950,7 @@ impl TcpClientStack for SimNet {
     }
 
     fn receive(&mut self, socket: &mut SimTcp, buffer: &mut [u8]) -> nb::Result<usize, SimError> {
+        self.receive_calls = self.receive_calls.wrapping_add(1);
         self.tcp_slot(*socket)?;
         self.take_fault(SimOp::TcpReceive)?;
         let slot = self.tcp_slot(*socket)?;

@@ -30,6 +30,29 @@ fn active_ipd_single_connection() {
 }
 
 #[test]
+fn quiet_sockets_are_left_alone_until_the_network_has_news() {
+    let mut h = joined();
+    let peer = connect_single(&mut h);
+    // Settle: the passes after the connect find nothing.
+    for _ in 0..3 {
+        assert_eq!(h.poll(), b"");
+    }
+    let before = h.platform.net.tcp_receive_calls();
+    for _ in 0..100 {
+        assert_eq!(h.advance(10), b"");
+    }
+    assert_eq!(
+        h.platform.net.tcp_receive_calls(),
+        before,
+        "receive was called on a quiet socket"
+    );
+    // News from the peer: the next poll reads it.
+    h.platform.net.peer_send(peer, b"news");
+    assert_eq!(h.poll(), b"\r\n+IPD,4:news\r\n");
+    assert!(h.platform.net.tcp_receive_calls() > before);
+}
+
+#[test]
 fn active_ipd_multi_connection() {
     let mut h = joined();
     ok(&mut h, "AT+CIPMUX=1");
