@@ -54,7 +54,8 @@ pub struct PemPair {
 }
 
 impl PemPair {
-    fn identity(&self) -> Identity<'_> {
+    /// The pair as an [`Identity`].
+    pub fn identity(&self) -> Identity<'_> {
         Identity {
             certificate: &self.certificate,
             key: &self.key,

@@ -90,8 +90,9 @@ fn base_context(method: SslMethod) -> Result<SslContextBuilder, TlsError> {
     Ok(ctx)
 }
 
-/// Adds the PEM certificates in `pem` to the context's trust store.
-fn trust(ctx: &mut SslContextBuilder, pem: &[u8]) -> Result<(), TlsError> {
+/// Adds the PEM certificates in `pem` to the context's trust store (the one place this
+/// is done: the module's sessions, and the TLS peers of the tests).
+pub fn trust(ctx: &mut SslContextBuilder, pem: &[u8]) -> Result<(), TlsError> {
     let certs = X509::stack_from_pem(pem).map_err(bad_certificate)?;
     if certs.is_empty() {
         return Err(TlsError::MissingCertificate);
@@ -105,8 +106,11 @@ fn trust(ctx: &mut SslContextBuilder, pem: &[u8]) -> Result<(), TlsError> {
     Ok(())
 }
 
-/// Presents the certificate chain and key in `identity`.
-fn present(ctx: &mut SslContextBuilder, identity: at_ssl::Identity<'_>) -> Result<(), TlsError> {
+/// Presents the certificate chain and key in `identity` (PEM).
+pub fn present(
+    ctx: &mut SslContextBuilder,
+    identity: at_ssl::Identity<'_>,
+) -> Result<(), TlsError> {
     let mut chain = X509::stack_from_pem(identity.certificate)
         .map_err(bad_certificate)?
         .into_iter();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 use at_core::net::{nb, TcpClientStack};
 use at_platform_std::pki::{issue, CertificateRequest, Issued, PemPair};
+use at_platform_std::tls;
 use at_platform_w800::host::{self, LINUX_IP, LWIP_IP};
 use at_platform_w800::LwipStack;
 use at_ssl::{AuthMode, ClientConfig, Identity, TlsError, TlsStack};
@@ -105,24 +106,9 @@ fn identity(pair: &PemPair) -> Identity<'static> {
     }
 }
 
-fn trust(ctx: &mut SslContextBuilder, ca: &Issued) {
-    let mut store = X509StoreBuilder::new().unwrap();
-    store
-        .add_cert(X509::from_pem(&ca.pem.certificate).unwrap())
-        .unwrap();
-    ctx.set_verify_cert_store(store.build()).unwrap();
-}
-
-fn present(ctx: &mut SslContextBuilder, pair: &PemPair) {
-    ctx.set_certificate(&X509::from_pem(&pair.certificate).unwrap())
-        .unwrap();
-    ctx.set_private_key(&PKey::private_key_from_pem(&pair.key).unwrap())
-        .unwrap();
-}
-
 fn server_ctx(cert: &Issued) -> SslContextBuilder {
     let mut ctx = SslContextBuilder::new(SslMethod::tls_server()).unwrap();
-    present(&mut ctx, &cert.pem);
+    tls::present(&mut ctx, cert.pem.identity()).unwrap();
     ctx
 }
 
@@ -293,7 +279,7 @@ fn ssl_auth_mode_1_presents_the_client_certificate() {
     let mut h = host_with(&lab);
     let requiring = || {
         let mut ctx = server_ctx(&lab.server);
-        trust(&mut ctx, &lab.ca);
+        tls::trust(&mut ctx, &lab.ca.pem.certificate).unwrap();
         ctx.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
         ctx.build()
     };

@@ -12,14 +12,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use at_e2e_tests::{port_writer, Host, Modem, PATIENCE};
-use at_platform_std::pki::{issue, CertificateRequest, Issued, PemPair};
+use at_platform_std::pki::{issue, CertificateRequest, Issued};
+use at_platform_std::tls;
 use openssl::nid::Nid;
-use openssl::pkey::PKey;
 use openssl::ssl::{
     select_next_proto, AlpnError, NameType, Ssl, SslContext, SslContextBuilder, SslMethod,
     SslStream, SslVerifyMode, SslVersion,
 };
-use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 
 const SSID: &str = "LabNet";
@@ -98,25 +97,9 @@ impl Lab {
     }
 }
 
-fn trust(ctx: &mut SslContextBuilder, ca: &Issued) {
-    let mut store = X509StoreBuilder::new().unwrap();
-    store
-        .add_cert(X509::from_pem(&ca.pem.certificate).unwrap())
-        .unwrap();
-    ctx.set_verify_cert_store(store.build()).unwrap();
-}
-
-fn present(ctx: &mut SslContextBuilder, pair: &PemPair) {
-    ctx.set_certificate(&X509::from_pem(&pair.certificate).unwrap())
-        .unwrap();
-    ctx.set_private_key(&PKey::private_key_from_pem(&pair.key).unwrap())
-        .unwrap();
-}
-
-/// A server context presenting `cert`.
 fn server_ctx(cert: &Issued) -> SslContextBuilder {
     let mut ctx = SslContextBuilder::new(SslMethod::tls_server()).unwrap();
-    present(&mut ctx, &cert.pem);
+    tls::present(&mut ctx, cert.pem.identity()).unwrap();
     ctx
 }
 
@@ -313,7 +296,7 @@ fn auth_mode_2_verifies_issuer_validity_and_name() {
 /// A server that requires a client certificate signed by the lab's CA.
 fn client_checking_server(lab: &Lab) -> SslContext {
     let mut ctx = server_ctx(&lab.server);
-    trust(&mut ctx, &lab.ca);
+    tls::trust(&mut ctx, &lab.ca.pem.certificate).unwrap();
     ctx.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
     ctx.build()
 }
@@ -469,10 +452,10 @@ fn connect_client(
     certificate: Option<&Issued>,
 ) -> Result<SslStream<TcpStream>, String> {
     let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).unwrap();
-    trust(&mut ctx, &lab.ca);
+    tls::trust(&mut ctx, &lab.ca.pem.certificate).unwrap();
     ctx.set_verify(SslVerifyMode::PEER);
     if let Some(c) = certificate {
-        present(&mut ctx, &c.pem);
+        tls::present(&mut ctx, c.pem.identity()).unwrap();
     }
     let mut ssl = Ssl::new(&ctx.build()).unwrap();
     ssl.param_mut()
