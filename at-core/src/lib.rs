@@ -34,6 +34,7 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+pub mod addr;
 pub mod basic;
 pub mod command;
 pub mod data;

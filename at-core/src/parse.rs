@@ -2,14 +2,16 @@
 //! the parameter list with the escape rules of the wire conventions.
 //!
 //! A line is parsed whole, after assembly, so there is no `Incomplete`: every failure is
-//! a [`ParseError`] that maps to an `ERR CODE` sub-code. String parameters are unescaped
-//! (`\\` -> `\`, `\"` -> `"`, `\,` -> `,`, `\<any>` -> `<any>`) into a caller-provided
-//! scratch buffer, so parsing allocates nothing.
+//! a [`ParseError`] that maps to an `ERR CODE` sub-code. String parameters without
+//! escapes are borrowed from the line; strings with escapes (`\\` -> `\`, `\"` -> `"`,
+//! `\,` -> `,`, `\<any>` -> `<any>`) are unescaped into a caller-provided scratch
+//! buffer, so parsing allocates nothing. The line's structure is parsed with nom; the
+//! parameter list, the hot path of every set command, with a hand-written scanner.
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
-use nom::character::complete::{char, digit1, one_of};
-use nom::combinator::{opt, recognize};
+use nom::character::complete::char;
+use nom::combinator::recognize;
 use nom::sequence::pair;
 use nom::{IResult, Parser};
 
@@ -106,40 +108,35 @@ pub fn parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
     Ok(CommandLine { name, form, params })
 }
 
-/// A raw parameter token before unescaping.
-enum Token<'a> {
-    Empty,
-    Int(&'a [u8]),
-    Quoted(&'a [u8]),
-}
-
-fn integer(input: &[u8]) -> Res<'_, &[u8]> {
-    recognize(pair(opt(one_of("+-")), digit1)).parse(input)
-}
-
-fn quoted(input: &[u8]) -> Res<'_, &[u8]> {
-    let (after_quote, _) = char::<_, ()>('"').parse(input)?;
-    // Find the closing quote, skipping escaped bytes.
-    let mut i = 0;
-    while i < after_quote.len() {
-        match after_quote[i] {
+/// Where the closing quote of a string that starts right after its opening quote is,
+/// and whether the string holds escapes: `None` when it is unterminated.
+fn closing_quote(body: &[u8]) -> Option<(usize, bool)> {
+    // The common case: a short string without backslashes, in one pass (parameters
+    // are too short for `memchr`'s set-up to pay).
+    let first = body.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if body[first] == b'"' {
+        return Some((first, false));
+    }
+    let mut i = first;
+    while i < body.len() {
+        match body[i] {
             b'\\' => i += 2,
-            b'"' => return Ok((&after_quote[i + 1..], &after_quote[..i])),
+            b'"' => return Some((i, true)),
             _ => i += 1,
         }
     }
-    Err(nom::Err::Error(()))
+    None
 }
 
-fn token(input: &[u8]) -> Res<'_, Token<'_>> {
-    if input.is_empty() || input[0] == b',' {
-        return Ok((input, Token::Empty));
-    }
-    if let Ok((rest, q)) = quoted(input) {
-        return Ok((rest, Token::Quoted(q)));
-    }
-    let (rest, digits) = integer(input)?;
-    Ok((rest, Token::Int(digits)))
+/// The length of the integer token at the start of `input` (optional sign, then at least
+/// one digit); `None` when there is none.
+fn integer_len(input: &[u8]) -> Option<usize> {
+    let sign = usize::from(matches!(input.first(), Some(b'+' | b'-')));
+    let digits = input[sign..]
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(input.len() - sign);
+    (digits > 0).then_some(sign + digits)
 }
 
 fn parse_int(digits: &[u8]) -> Option<i64> {
@@ -171,12 +168,14 @@ fn unescape(src: &[u8], dst: &mut [u8]) -> usize {
     n
 }
 
-/// Parses a raw parameter list into `args`, unescaping strings into `scratch`.
+/// Parses a raw parameter list into `args`.
 ///
-/// `scratch` must be at least as long as `raw` (unescaping never grows a string).
-/// An empty `raw` gives zero parameters; `1,,"x"` gives `Int(1), Omitted, Str("x")`.
+/// Strings without escapes are borrowed from `raw`; strings with escapes are unescaped
+/// into `scratch`, which must be at least as long as `raw` (unescaping never grows a
+/// string). An empty `raw` gives zero parameters; `1,,"x"` gives `Int(1), Omitted,
+/// Str("x")`.
 pub fn parse_params<'s>(
-    raw: &[u8],
+    raw: &'s [u8],
     scratch: &'s mut [u8],
     args: &mut Args<'s>,
 ) -> Result<(), ParseError> {
@@ -189,20 +188,29 @@ pub fn parse_params<'s>(
     let mut index: u8 = 0;
     loop {
         let bad = ParseError::BadParam { index };
-        let (after, tok) = token(rest).map_err(|_| bad)?;
-        let param = match tok {
-            Token::Empty => Param::Omitted,
-            Token::Int(digits) => {
-                Param::Int(parse_int(digits).ok_or(ParseError::IntOverflow { index })?)
+        let (param, after) = match rest.first() {
+            None | Some(b',') => (Param::Omitted, rest),
+            Some(b'"') => {
+                let body = &rest[1..];
+                let (end, escaped) = closing_quote(body).ok_or(bad)?;
+                let text = &body[..end];
+                let param = if escaped {
+                    if free.len() < text.len() {
+                        return Err(bad);
+                    }
+                    let n = unescape(text, free);
+                    let (done, remaining) = core::mem::take(&mut free).split_at_mut(n);
+                    free = remaining;
+                    Param::Str(&*done)
+                } else {
+                    Param::Str(text)
+                };
+                (param, &body[end + 1..])
             }
-            Token::Quoted(q) => {
-                if free.len() < q.len() {
-                    return Err(bad);
-                }
-                let n = unescape(q, free);
-                let (done, remaining) = core::mem::take(&mut free).split_at_mut(n);
-                free = remaining;
-                Param::Str(done)
+            Some(_) => {
+                let len = integer_len(rest).ok_or(bad)?;
+                let value = parse_int(&rest[..len]).ok_or(ParseError::IntOverflow { index })?;
+                (Param::Int(value), &rest[len..])
             }
         };
         args.push(param).map_err(|_| ParseError::TooManyParams)?;
@@ -221,7 +229,7 @@ pub fn parse_params<'s>(
 mod test {
     use super::*;
 
-    fn params(raw: &[u8]) -> Result<heapless::Vec<Param<'static>, 16>, ParseError> {
+    fn params(raw: &'static [u8]) -> Result<heapless::Vec<Param<'static>, 16>, ParseError> {
         let scratch: &'static mut [u8] = Box::leak(vec![0u8; 256].into_boxed_slice());
         let mut args = Args::new();
         parse_params(raw, scratch, &mut args)?;
@@ -283,6 +291,22 @@ mod test {
     }
 
     #[test]
+    fn plain_strings_are_borrowed_and_escaped_ones_unescaped_into_scratch() {
+        let raw: &[u8] = br#""plain","with\"quote",7"#;
+        let mut scratch = [0u8; 32];
+        let scratch_range = scratch.as_ptr_range();
+        let mut args = Args::new();
+        parse_params(raw, &mut scratch, &mut args).unwrap();
+        let (Param::Str(plain), Param::Str(escaped)) = (args.get(0), args.get(1)) else {
+            panic!("{:?}", args)
+        };
+        assert_eq!((plain, escaped), (&b"plain"[..], &br#"with"quote"#[..]));
+        assert!(raw.as_ptr_range().contains(&plain.as_ptr()));
+        assert!(scratch_range.contains(&escaped.as_ptr()));
+        assert_eq!(args.get(2), Param::Int(7));
+    }
+
+    #[test]
     fn bad_parameters() {
         assert_eq!(params(b"1x"), Err(ParseError::BadParam { index: 0 }));
         assert_eq!(params(b"1,abc"), Err(ParseError::BadParam { index: 1 }));
@@ -290,6 +314,11 @@ mod test {
         assert_eq!(params(br#""abc"d"#), Err(ParseError::BadParam { index: 0 }));
         assert_eq!(params(br#""ab\""#), Err(ParseError::BadParam { index: 0 }));
         assert_eq!(params(b"-"), Err(ParseError::BadParam { index: 0 }));
+        assert_eq!(params(b"+"), Err(ParseError::BadParam { index: 0 }));
+        assert_eq!(params(b"1,-x"), Err(ParseError::BadParam { index: 1 }));
+        assert_eq!(params(br#""a"#), Err(ParseError::BadParam { index: 0 }));
+        assert_eq!(params(br#""a\"#), Err(ParseError::BadParam { index: 0 }));
+        assert_eq!(params(b"1 "), Err(ParseError::BadParam { index: 0 }));
         assert_eq!(
             params(b"99999999999999999999"),
             Err(ParseError::IntOverflow { index: 0 })

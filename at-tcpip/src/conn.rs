@@ -233,11 +233,11 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 local_ip_index = base + 5;
             }
         }
-        if let Some(ip) = arg!(args.opt_text(local_ip_index, 46)) {
+        if let Some(ip) = arg!(args.opt_bytes(local_ip_index, 46)) {
             if !ip.is_empty() {
-                match IpAddr::from_str(ip) {
-                    Ok(ip) => start.local_ip = Some(ip),
-                    Err(_) => return ArgError::Invalid(local_ip_index as u8).into(),
+                match at_core::addr::ip_literal(ip) {
+                    Some(ip) => start.local_ip = Some(ip),
+                    None => return ArgError::Invalid(local_ip_index as u8).into(),
                 }
             }
         }

@@ -249,7 +249,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         name: &str,
         pref: Pref,
     ) -> nb::Result<IpAddr, ()> {
-        if let Ok(ip) = IpAddr::from_str(name) {
+        if let Some(ip) = at_core::addr::ip_literal(name.as_bytes()) {
             return match (pref, ip) {
                 (Pref::V4Only, IpAddr::V6(_)) | (Pref::V6Only, IpAddr::V4(_)) => {
                     Err(nb::Error::Other(()))

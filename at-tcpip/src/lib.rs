@@ -35,6 +35,7 @@ mod wifi;
 
 use at_core::link::{LinkTable, MAX_LINKS};
 use at_core::net::{NetPlatform, TcpClientStack, UdpClientStack};
+use at_core::time::earliest;
 use at_core::{Args, CommandInfo, CommandSet, Context, ErrCode, Form, Forms, Instant, Outcome};
 use at_ssl::{SslCommand, SslSettings, TlsStack, SSL_COMMANDS};
 
@@ -651,19 +652,17 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
             Pending::Join(j) => Some(j.deadline),
             Pending::None => None,
         };
-        let more = self.rx_more.then_some(Instant::ZERO);
-        [
-            more,
-            pending,
-            self.idle_deadline(),
-            self.handshake_deadline(),
-            self.reconnect_at,
-            self.dns.deadline(),
-            self.sntp.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        if self.rx_more {
+            return Some(Instant::ZERO);
+        }
+        let mut next = earliest(pending, self.reconnect_at);
+        next = earliest(next, self.dns.deadline());
+        next = earliest(next, self.sntp.deadline());
+        if !self.links.is_empty() || self.server.is_some() {
+            next = earliest(next, self.idle_deadline());
+            next = earliest(next, self.handshake_deadline());
+        }
+        next
     }
 
     fn restart(&mut self, ctx: &mut Context<'_, P>) {

@@ -5,6 +5,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use at_core::link::{Link, LinkState, LinkType, Socket, Transport, UdpMode, MAX_LINKS};
 use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, TcpFullStack};
+use at_core::time::earliest;
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
 use at_ssl::ServerConfig;
 use at_ssl::TlsStack;
@@ -297,8 +298,9 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             .links
             .iter()
             .filter(|(_, l)| l.state == LinkState::Handshaking)
-            .map(|(_, l)| l.last_activity);
-        client.into_iter().chain(links).map(|t| t + timeout).min()
+            .map(|(_, l)| l.last_activity)
+            .min();
+        earliest(client, links).map(|t| t + timeout)
     }
 
     /// Seconds since 1970 from the SNTP clock, once it is set.

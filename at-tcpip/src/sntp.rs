@@ -24,6 +24,7 @@ use core::str::FromStr;
 use core::task::{Context as TaskContext, Poll, Waker};
 
 use at_core::net::{nb, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
+use at_core::time::earliest;
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
 use at_ssl::TlsStack;
 use sntpc::{NtpContext, NtpResult, NtpTimestampGenerator, NtpUdpSocket, SendRequestResult};
@@ -338,7 +339,7 @@ impl<S> Sntp<S> {
             None if self.enabled => self.next_round,
             None => None,
         };
-        [round, self.announce].into_iter().flatten().min()
+        earliest(round, self.announce)
     }
 
     /// The Unix time at `now` in microseconds, once a synchronisation succeeded (for

@@ -297,12 +297,27 @@ impl Scenario {
         }
     }
 
+    /// Feeds `line` and polls until its response is complete: the command no longer
+    /// runs and the sink has taken all output. (`tests/scenarios.rs` checks that every
+    /// operation ends with its final response written.)
     fn line(&mut self, line: &[u8]) {
         self.feed_all(line);
-        let _ = self
-            .h
-            .engine
-            .poll(self.h.now, &mut self.h.platform, &mut self.sink);
+        self.settle(false);
+    }
+
+    /// Polls until no command runs and the sink has taken all output; `at_least_once`:
+    /// poll once even when idle (a receive).
+    fn settle(&mut self, mut at_least_once: bool) {
+        for _ in 0..8 {
+            let idle = !self.h.engine.is_busy() && !self.h.engine.has_output();
+            if idle && !std::mem::take(&mut at_least_once) {
+                break;
+            }
+            let _ = self
+                .h
+                .engine
+                .poll(self.h.now, &mut self.h.platform, &mut self.sink);
+        }
     }
 
     fn drain_peer(&mut self) {
@@ -375,7 +390,7 @@ impl Scenario {
                 self.payload = payload;
                 self.line(b"");
             }
-            "active_rx" => self.line(b""),
+            "active_rx" => self.settle(true),
             "passive_rx" => self.line(b"AT+CIPRECVDATA=0,1460\r\n"),
             "sim_connect" => {
                 let net = &mut *self.net;
@@ -408,6 +423,19 @@ impl Scenario {
             }
             other => panic!("unknown scenario {other}"),
         }
+    }
+
+    /// Runs one operation (after its unmeasured preparation) and returns what it wrote
+    /// to the host, and whether the engine was idle afterwards (no command running, no
+    /// output left): the check that an operation measures a whole response.
+    pub fn op_output(&mut self) -> (Vec<u8>, bool) {
+        self.prep();
+        self.sink.keep = true;
+        self.sink.last.clear();
+        self.op();
+        self.sink.keep = false;
+        let idle = !self.h.engine.is_busy() && !self.h.engine.has_output();
+        (std::mem::take(&mut self.sink.last), idle)
     }
 
     /// Runs `n` operations, each bracketed by the callgrind marker

@@ -138,7 +138,10 @@ impl World {
         let held = self.h.engine.commands().sockets_held();
         let net = &self.h.platform.net;
         let open = (net.tcp_open_sockets(), net.udp_open_sockets());
-        assert_eq!(held, open, "(TCP, UDP) sockets: held by the engine vs open in the stack");
+        assert_eq!(
+            held, open,
+            "(TCP, UDP) sockets: held by the engine vs open in the stack"
+        );
     }
 
     fn check_peers(&mut self) {

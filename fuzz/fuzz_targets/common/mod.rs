@@ -198,17 +198,19 @@ pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
                 return (items, b);
             };
             let (len, _) = digits(&r[..comma]).unwrap_or_else(|| bad(b));
-            // Optional "ip",port, before the data (CIPDINFO=1).
-            let mut data = &r[comma + 1..];
-            if data.first() == Some(&b'"') {
-                let mut commas = 0;
-                let Some(p) = data.iter().position(|&c| {
-                    commas += usize::from(c == b',');
-                    commas == 2
-                }) else {
+            // Optional "ip",port, before the data (CIPDINFO=1). Data may itself start
+            // with a quote, so the prefix counts only when it is a whole address and port
+            // and the data after it ends where the length says.
+            let after_comma = &r[comma + 1..];
+            let mut data = after_comma;
+            if let Some(skip) = remote_prefix(after_comma) {
+                let with_info = &after_comma[skip..];
+                if with_info.len() < len + 2 {
                     return (items, b);
-                };
-                data = &data[p + 1..];
+                }
+                if &with_info[len..len + 2] == b"\r\n" {
+                    data = with_info;
+                }
             }
             if data.len() < len + 2 {
                 return (items, b);
@@ -216,7 +218,10 @@ pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
             assert_eq!(
                 &data[len..len + 2],
                 b"\r\n",
-                "+CIPRECVDATA data not followed by CR LF"
+                "+CIPRECVDATA data of {len} bytes not followed by CR LF: {:?}",
+                b[..(b.len() - data.len() + len + 2 + 5).min(b.len())]
+                    .escape_ascii()
+                    .to_string()
             );
             items.push(Item::RecvData(data[..len].to_vec()));
             b = &data[len + 2..];
@@ -276,4 +281,19 @@ pub fn is_final(item: &Item) -> bool {
         ),
         _ => false,
     }
+}
+
+/// The length of a `"<ip>",<port>,` prefix at the start of `b` (CIPDINFO=1), if it has
+/// one.
+fn remote_prefix(b: &[u8]) -> Option<usize> {
+    let rest = b.strip_prefix(b"\"")?;
+    let ip_len = rest
+        .iter()
+        .position(|&c| !(c.is_ascii_hexdigit() || c == b'.' || c == b':'))?;
+    let rest = rest[ip_len..].strip_prefix(b"\",")?;
+    let port_len = rest.iter().position(|c| !c.is_ascii_digit())?;
+    if ip_len == 0 || port_len == 0 || rest[port_len] != b',' {
+        return None;
+    }
+    Some(1 + ip_len + 2 + port_len + 1)
 }
