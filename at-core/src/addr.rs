@@ -12,34 +12,30 @@ use core::str::FromStr;
 /// A dotted-quad IPv4 literal, or `None` when `text` is anything else.
 pub fn ipv4_literal(text: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut octet = 0;
-    // The current octet's value and digit count.
-    let mut value: u16 = 0;
-    let mut digits = 0;
-    for &b in text {
-        match b {
-            b'0'..=b'9' => {
-                // At most three digits, and no leading zero.
-                if digits == 3 || (digits == 1 && value == 0) {
-                    return None;
-                }
-                value = value * 10 + u16::from(b - b'0');
-                digits += 1;
-            }
-            b'.' if digits > 0 && octet < 3 => {
-                octets[octet] = u8::try_from(value).ok()?;
-                octet += 1;
-                value = 0;
-                digits = 0;
-            }
-            _ => return None,
+    let mut rest = text;
+    for (i, octet) in octets.iter_mut().enumerate() {
+        if i > 0 {
+            rest = rest.strip_prefix(b".")?;
         }
+        let mut value = u16::from(digit(rest.first())?);
+        let mut len = 1;
+        // Up to three digits; a leading zero stands alone.
+        if value != 0 {
+            while len < 3 {
+                let Some(d) = digit(rest.get(len)) else { break };
+                value = value * 10 + u16::from(d);
+                len += 1;
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
+        rest = &rest[len..];
     }
-    if octet != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = u8::try_from(value).ok()?;
-    Some(Ipv4Addr::from(octets))
+    rest.is_empty().then_some(Ipv4Addr::from(octets))
+}
+
+fn digit(b: Option<&u8>) -> Option<u8> {
+    let d = b?.wrapping_sub(b'0');
+    (d < 10).then_some(d)
 }
 
 /// An IPv4 or IPv6 address literal, as `core::net::IpAddr` parses it; `None` when `text`

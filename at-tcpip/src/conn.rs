@@ -38,7 +38,9 @@ pub(crate) struct SendTo {
 pub(crate) struct Start {
     pub id: usize,
     pub ty: LinkType,
-    pub host: heapless::String<HOST_MAX>,
+    /// The remote host as given: an address literal, or a name checked by `Args::name`
+    /// (printable ASCII, so always UTF-8).
+    pub host: heapless::Vec<u8, HOST_MAX>,
     pub port: u16,
     pub keepalive: Option<u16>,
     pub local_ip: Option<IpAddr>,
@@ -190,7 +192,12 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             Some(ty) => ty,
             None => return ArgError::Invalid(base as u8).into(),
         };
-        let host = arg!(args.name(base + 1, HOST_MAX));
+        let host = arg!(args.bytes(base + 1, HOST_MAX));
+        // An address literal needs no lookup; anything else must be a valid name.
+        let literal = at_core::addr::ip_literal(host);
+        if literal.is_none() {
+            arg!(args.name(base + 1, HOST_MAX));
+        }
         if host.is_empty() {
             return ArgError::Invalid(base as u8 + 1).into();
         }
@@ -198,13 +205,16 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let mut start = Start {
             id,
             ty,
-            host: heapless::String::try_from(host).unwrap_or_default(),
+            host: heapless::Vec::from_slice(host).unwrap_or_default(),
             port,
             keepalive: None,
             local_ip: None,
             udp_local_port: None,
             udp_mode: UdpMode::Fixed,
-            remote: None,
+            // A literal of the other family goes the lookup's way, to the same error.
+            remote: literal
+                .filter(|ip| ip.is_ipv6() == ty.ipv6)
+                .map(|ip| SocketAddr::new(ip, port)),
             deadline: ctx.now
                 + Duration::from_millis(match ty.transport {
                     Transport::Ssl => CONNECT_TIMEOUT_MS + HANDSHAKE_TIMEOUT_MS,
@@ -278,15 +288,18 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 Pref::V4Only
             };
             let host = start.host.clone();
-            let ip = match self.resolve(ctx, &host, pref) {
+            let Ok(host) = core::str::from_utf8(&host) else {
+                return exec();
+            };
+            let ip = match self.resolve(ctx, host, pref) {
                 Ok(ip) => ip,
                 Err(nb::Error::WouldBlock) => {
                     self.pending = Pending::Start(start);
                     return Outcome::Pending;
                 }
                 Err(nb::Error::Other(())) => {
-                    diag!("DNS lookup of {} failed", start.host.as_str());
-                    self.cancel_lookup_for(ctx, &host);
+                    diag!("DNS lookup of {} failed", host);
+                    self.cancel_lookup_for(ctx, host);
                     return exec();
                 }
             };
@@ -403,7 +416,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         &mut self,
         id: usize,
         remote: SocketAddr,
-        host: &str,
+        host: &[u8],
         ctx: &mut Context<'_, P>,
     ) -> nb::Result<(), ()> {
         let unix_time = self.unix_time(ctx.now);
@@ -428,6 +441,9 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 return Ok(());
             }
             let mut key = [0u8; at_ssl::settings::PSK_KEY_MAX];
+            let Ok(host) = core::str::from_utf8(host) else {
+                return Err(nb::Error::Other(()));
+            };
             let Some(config) = self.ssl.client_config(id, host, &mut key, unix_time) else {
                 return Err(nb::Error::Other(()));
             };
