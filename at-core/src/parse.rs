@@ -111,9 +111,8 @@ pub fn parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
 /// Where the closing quote of a string that starts right after its opening quote is,
 /// and whether the string holds escapes: `None` when it is unterminated.
 fn closing_quote(body: &[u8]) -> Option<(usize, bool)> {
-    // The common case: a short string without backslashes, in one pass (parameters
-    // are too short for `memchr`'s set-up to pay).
-    let first = body.iter().position(|&b| b == b'"' || b == b'\\')?;
+    // The common case, a string without backslashes, takes one `memchr2`.
+    let first = memchr::memchr2(b'"', b'\\', body)?;
     if body[first] == b'"' {
         return Some((first, false));
     }
@@ -128,28 +127,28 @@ fn closing_quote(body: &[u8]) -> Option<(usize, bool)> {
     None
 }
 
-/// The length of the integer token at the start of `input` (optional sign, then at least
-/// one digit); `None` when there is none.
-fn integer_len(input: &[u8]) -> Option<usize> {
-    let sign = usize::from(matches!(input.first(), Some(b'+' | b'-')));
-    let digits = input[sign..]
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(input.len() - sign);
-    (digits > 0).then_some(sign + digits)
-}
-
-fn parse_int(digits: &[u8]) -> Option<i64> {
-    let (neg, body) = match digits.first() {
-        Some(b'-') => (true, &digits[1..]),
-        Some(b'+') => (false, &digits[1..]),
-        _ => (false, digits),
+/// An integer token at the start of `input` (optional sign, then at least one digit):
+/// its value (`None` when it overflows `i64`) and its length; `None` when there is no
+/// token.
+fn integer(input: &[u8]) -> Option<(Option<i64>, usize)> {
+    let (negative, start) = match input.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
     };
-    let mut v: i64 = 0;
-    for &d in body {
-        v = v.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    let mut value: Option<i64> = Some(0);
+    let mut end = start;
+    while let Some(&b) = input.get(end) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value
+            .and_then(|v| v.checked_mul(10))
+            .and_then(|v| v.checked_add(i64::from(digit)));
+        end += 1;
     }
-    Some(if neg { -v } else { v })
+    (end > start).then_some((value.map(|v| if negative { -v } else { v }), end))
 }
 
 /// Unescapes `src` into the front of `dst`; returns the length written.
@@ -208,8 +207,8 @@ pub fn parse_params<'s>(
                 (param, &body[end + 1..])
             }
             Some(_) => {
-                let len = integer_len(rest).ok_or(bad)?;
-                let value = parse_int(&rest[..len]).ok_or(ParseError::IntOverflow { index })?;
+                let (value, len) = integer(rest).ok_or(bad)?;
+                let value = value.ok_or(ParseError::IntOverflow { index })?;
                 (Param::Int(value), &rest[len..])
             }
         };
