@@ -127,15 +127,23 @@ fn digits(b: &[u8]) -> Option<(usize, &[u8])> {
 
 /// Parses `bytes` into items. Returns the items and the unparsed tail (an incomplete
 /// item); panics on bytes that cannot start any known item.
-pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
+pub fn parse_output(bytes: &[u8]) -> (Vec<Item>, &[u8]) {
+    let (items, tail) = parse_output_at(bytes);
+    (items.into_iter().map(|(_, item)| item).collect(), tail)
+}
+
+/// [`parse_output`] with the offset in `bytes` where each item starts.
+pub fn parse_output_at(mut b: &[u8]) -> (Vec<(usize, Item)>, &[u8]) {
+    let total = b.len();
     let mut items = Vec::new();
     loop {
+        let at = total - b.len();
         if b.is_empty() {
             return (items, b);
         }
         // The prompt: "\r\nOK\r\n\r\n>" was emitted as OK line, empty line, then '>'.
         if let Some(r) = b.strip_prefix(b">") {
-            items.push(Item::Prompt);
+            items.push((at, Item::Prompt));
             b = r;
             continue;
         }
@@ -173,7 +181,7 @@ pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
                     return (items, b);
                 }
                 assert_eq!(r[end + 1], b'\n', "bad +IPD notice");
-                items.push(Item::IpdNotice);
+                items.push((at, Item::IpdNotice));
                 b = &r[end + 2..];
                 continue;
             }
@@ -189,7 +197,7 @@ pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
                     .escape_ascii()
                     .to_string()
             );
-            items.push(Item::Ipd(id, data[..len].to_vec()));
+            items.push((at, Item::Ipd(id, data[..len].to_vec())));
             b = &data[len + 2..];
             continue;
         }
@@ -223,7 +231,7 @@ pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
                     .escape_ascii()
                     .to_string()
             );
-            items.push(Item::RecvData(data[..len].to_vec()));
+            items.push((at, Item::RecvData(data[..len].to_vec())));
             b = &data[len + 2..];
             continue;
         }
@@ -259,7 +267,7 @@ pub fn parse_output(mut b: &[u8]) -> (Vec<Item>, &[u8]) {
             "+IPD inside a line: {:?}",
             line.escape_ascii().to_string()
         );
-        items.push(Item::Line(line.to_vec()));
+        items.push((at, Item::Line(line.to_vec())));
         b = &b[end + 2..];
     }
 }
