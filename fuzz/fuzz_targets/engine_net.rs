@@ -1,22 +1,28 @@
 //! (c) The whole engine on SimPlatform: the fuzzer chooses serial chunks, commands,
-//! CIPSEND data phases, socket events (peer data, close, reset, a zero send window,
-//! injected failures), time and how many bytes the host reads per poll.
+//! TCP, SSL and UDP links, CIPSEND data phases, socket events (peer data, datagrams,
+//! close, reset, a zero send window, injected failures), receive modes, time and how
+//! many bytes the host reads per poll.
 //!
 //! Invariants: no panic; every byte written to the host belongs to a whole known item
 //! (lines, the prompt, `+IPD` frames with their declared lengths); what the host received
-//! on a link (`+IPD` data, `+CIPRECVDATA` answers) is a prefix of what its peer sent; what each peer received is exactly the
-//! payload the host sent in CIPSEND data phases that ended in `SEND OK` (a prefix when one
-//! ended in `SEND FAIL`); the sockets the engine holds (links, server, resolver) are exactly
-//! the stack's open ones after every step; the engine takes input again and answers `AT` once the host
-//! reads. Raw serial chunks have `S`/`s` masked so they cannot open data phases the
-//! tracker does not know about, and `E`/`e` so they cannot turn echo on.
+//! on a TCP or SSL link (`+IPD` data, `+CIPRECVDATA` answers) is a prefix of what its
+//! peer sent; what each peer received is exactly the payload the host sent in CIPSEND
+//! data phases that ended in `SEND OK` (a prefix when one ended in `SEND FAIL`); on a UDP
+//! link each `+IPD` is one whole datagram that arrived, in order (drops allowed), and the
+//! remote receives exactly the confirmed payloads as datagrams; the sockets the engine
+//! holds (links, server, resolver) are exactly the stack's open ones after every step;
+//! the engine takes input again and answers `AT` once the host reads. Raw serial chunks
+//! have `S`/`s` masked so they cannot open data phases the tracker does not know about,
+//! and `E`/`e` so they cannot turn echo on.
 #![no_main]
 
 #[path = "common/mod.rs"]
 mod common;
 
 use arbitrary::Arbitrary;
-use at_core::sim::{PeerId, SimOp};
+use std::net::SocketAddr;
+
+use at_core::sim::{PeerId, SimOp, SIM_IPV4, UDP_DATAGRAM_MAX};
 use common::{
     addr, advance, feed, joined, parse_output, parse_output_at, poll, Item, Throttled, SERVER,
     SERVER2,
@@ -27,6 +33,8 @@ use libfuzzer_sys::fuzz_target;
 enum Step {
     Serial(Vec<u8>),
     Start { id: u8, second: bool, ssl: bool },
+    StartUdp { id: u8, mode: u8 },
+    Datagram { id: u8, bytes: Vec<u8> },
     Close { id: u8 },
     Send { id: u8, payload: Vec<u8> },
     PeerData { id: u8, bytes: Vec<u8> },
@@ -42,8 +50,23 @@ enum Step {
     Client { port_server: bool },
 }
 
+/// A UDP link's side of the harness.
+struct Udp {
+    /// The engine's local port and the fixed remote address.
+    local: u16,
+    remote: SocketAddr,
+    /// Datagrams the remote sent that the stack accepted, in order.
+    arrived: Vec<Vec<u8>>,
+    /// Datagrams the remote received from the engine, in order.
+    received: Vec<Vec<u8>>,
+    /// Payloads of the host's CIPSEND data phases on the link: (bytes, SEND OK).
+    attempts: Vec<(Vec<u8>, bool)>,
+}
+
 struct Link {
-    peer: PeerId,
+    /// The TCP peer; `None` for a UDP link.
+    peer: Option<PeerId>,
+    udp: Option<Udp>,
     /// Payload the host sent and the engine confirmed (SEND OK).
     sent: Vec<u8>,
     /// After a SEND FAIL: at most this many more bytes may have reached the peer.
@@ -160,6 +183,30 @@ impl World {
         for (id, l) in self.links.iter().enumerate() {
             let Some(l) = l.as_ref() else { continue };
             let closed = format!("{id},CLOSED");
+            if let Some(udp) = l.udp.as_ref() {
+                // Each +IPD is one whole datagram that arrived, in order (the module may
+                // drop datagrams, never split, merge or reorder them).
+                let mut next = 0;
+                for (_, item) in items.iter().filter(|(at, _)| *at >= l.since) {
+                    match item {
+                        Item::Line(line) if line == closed.as_bytes() => break,
+                        Item::Ipd(Some(i), data) if usize::from(*i) == id => {
+                            let found = udp.arrived[next..].iter().position(|d| d == data);
+                            let Some(k) = found else {
+                                panic!(
+                                    "UDP link {id}: +IPD of {} bytes is no datagram that \
+                                     arrived (in order): {:?}",
+                                    data.len(),
+                                    data.escape_ascii().to_string()
+                                )
+                            };
+                            next += k + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            }
             let mut got: Vec<u8> = Vec::new();
             for (at, item) in items.iter().filter(|(at, _)| *at >= l.since) {
                 match item {
@@ -194,15 +241,55 @@ impl World {
             .map(|(_, id)| *id)
     }
 
+    /// Moves the datagrams the engine sent from the stack's log to the UDP links they were
+    /// sent from (other senders, such as a resolver, are not ours to check).
+    fn collect_datagrams(&mut self) {
+        let mut buf = vec![0u8; UDP_DATAGRAM_MAX];
+        while let Some((local, remote, n)) = self.h.platform.net.udp_take_sent(&mut buf) {
+            let link = self.links.iter_mut().flatten().find(|l| {
+                l.udp
+                    .as_ref()
+                    .is_some_and(|u| u.local == local.port() && u.remote == remote)
+            });
+            if let Some(udp) = link.and_then(|l| l.udp.as_mut()) {
+                udp.received.push(buf[..n].to_vec());
+            }
+        }
+        assert_eq!(
+            self.h.platform.net.udp_sent_dropped(),
+            0,
+            "the harness let the stack's log of sent datagrams overflow"
+        );
+    }
+
     fn check_peers(&mut self) {
         self.note_closes();
+        self.collect_datagrams();
         for (id, l) in self.links.iter().enumerate() {
             // A link whose peer closed or reset was checked while it lived; the simulated
             // connection may since have been recycled for another client.
             let Some(l) = l.as_ref().filter(|l| !l.ended) else {
                 continue;
             };
-            let got = self.h.platform.net.peer_received(l.peer);
+            let Some(peer) = l.peer else {
+                let udp = l.udp.as_ref().expect("a link is TCP or UDP");
+                if udp.attempts.iter().all(|(_, ok)| *ok) {
+                    // Every send confirmed: exactly those datagrams, in order.
+                    let sent: Vec<&Vec<u8>> = udp.attempts.iter().map(|(p, _)| p).collect();
+                    let got: Vec<&Vec<u8>> = udp.received.iter().collect();
+                    assert_eq!(got, sent, "UDP link {id}: datagrams the remote received");
+                } else {
+                    // After a SEND FAIL: still only whole payloads the host sent.
+                    for d in &udp.received {
+                        assert!(
+                            udp.attempts.iter().any(|(p, _)| p == d),
+                            "UDP link {id}: the remote received a datagram the host never sent"
+                        );
+                    }
+                }
+                continue;
+            };
+            let got = self.h.platform.net.peer_received(peer);
             match l.slack {
                 None => assert_eq!(
                     got,
@@ -221,6 +308,9 @@ impl World {
         }
     }
 }
+
+/// The remote end of UDP links.
+const UDP_REMOTE: &str = "192.168.4.20:7000";
 
 const FINAL: &[&[u8]] = &[
     b"\r\nOK\r\n",
@@ -277,7 +367,8 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 if ok && world.seen(s, &[want.as_bytes()]) {
                     if let Some(peer) = world.h.platform.net.accepted(addr(a)) {
                         world.links[id] = Some(Link {
-                            peer,
+                            peer: Some(peer),
+                            udp: None,
                             sent: Vec::new(),
                             slack: None,
                             peer_sent: Vec::new(),
@@ -289,6 +380,54 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                     }
                 }
                 while world.h.platform.net.next_accepted().is_some() {}
+            }
+            Step::StartUdp { id, mode } => {
+                let id = id_of(id);
+                let local = 5000 + id as u16;
+                let remote = addr(UDP_REMOTE);
+                let line = format!(
+                    "AT+CIPSTART={id},\"UDP\",\"{}\",{},{local},{}\r\n",
+                    remote.ip(),
+                    remote.port(),
+                    mode % 3
+                );
+                // Datagrams still logged from an earlier link on this port are its own.
+                world.collect_datagrams();
+                let s = world.line(line.as_bytes());
+                let want = format!("{id},CONNECT\r\n\r\nOK\r\n");
+                if world.wait_for(s, FINAL, 200) && world.seen(s, &[want.as_bytes()]) {
+                    world.links[id] = Some(Link {
+                        peer: None,
+                        udp: Some(Udp {
+                            local,
+                            remote,
+                            arrived: Vec::new(),
+                            received: Vec::new(),
+                            attempts: Vec::new(),
+                        }),
+                        sent: Vec::new(),
+                        slack: None,
+                        peer_sent: Vec::new(),
+                        ended: false,
+                        since: s,
+                    });
+                }
+            }
+            Step::Datagram { id, mut bytes } => {
+                bytes.truncate(3000);
+                let Some(udp) = world.links[id_of(id)].as_mut().and_then(|l| l.udp.as_mut()) else {
+                    continue;
+                };
+                let to = SocketAddr::new(SIM_IPV4.into(), udp.local);
+                if world
+                    .h
+                    .platform
+                    .net
+                    .udp_peer_inject(to, udp.remote, &bytes)
+                    .is_ok()
+                {
+                    udp.arrived.push(bytes);
+                }
             }
             Step::Close { id } => {
                 let id = id_of(id);
@@ -315,22 +454,27 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 if !world.seen(s, &[PROMPT]) && !world.h.engine.in_data_mode() {
                     continue;
                 }
+                let peer = world.links[id].as_ref().and_then(|l| l.peer);
                 let taken = feed(&mut world.h, &mut world.w, &payload);
                 if taken < payload.len() {
                     // The engine stalled on a blocked link: open the window and finish.
-                    let peer = world.links[id].as_ref().unwrap().peer;
-                    world.h.platform.net.set_send_window(peer, usize::MAX);
+                    if let Some(peer) = peer {
+                        world.h.platform.net.set_send_window(peer, usize::MAX);
+                    }
                     feed(&mut world.h, &mut world.w, &payload[taken..]);
                 }
                 let done = world.wait_for(s, SENT, 100);
                 if !done {
-                    let peer = world.links[id].as_ref().unwrap().peer;
-                    world.h.platform.net.set_send_window(peer, usize::MAX);
+                    if let Some(peer) = peer {
+                        world.h.platform.net.set_send_window(peer, usize::MAX);
+                    }
                     world.wait_for(s, SENT, 100);
                 }
                 let ok = world.seen(s, &[b"\r\nSEND OK\r\n"]);
                 let l = world.links[id].as_mut().unwrap();
-                if ok {
+                if let Some(udp) = l.udp.as_mut() {
+                    udp.attempts.push((payload, ok));
+                } else if ok {
                     match l.slack.as_mut() {
                         // After a failure the exact prefix is unknown: widen the bound.
                         Some(extra) => *extra = extra.saturating_add(payload.len()),
@@ -344,19 +488,26 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
             }
             Step::PeerData { id, bytes } => {
                 if let Some(l) = world.links[id_of(id)].as_mut() {
-                    let n = world.h.platform.net.peer_send(l.peer, &bytes);
-                    l.peer_sent.extend_from_slice(&bytes[..n]);
+                    if let Some(peer) = l.peer {
+                        let n = world.h.platform.net.peer_send(peer, &bytes);
+                        l.peer_sent.extend_from_slice(&bytes[..n]);
+                    }
                 }
             }
             Step::PeerClose { id } => {
                 if let Some(l) = world.links[id_of(id)].as_mut() {
-                    world.h.platform.net.peer_close(l.peer);
-                    l.ended = true;
+                    if let Some(peer) = l.peer {
+                        world.h.platform.net.peer_close(peer);
+                        l.ended = true;
+                    }
                 }
             }
             Step::PeerReset { id } => {
-                if let Some(l) = world.links[id_of(id)].as_mut() {
-                    world.h.platform.net.peer_reset(l.peer);
+                if let Some((l, peer)) = world.links[id_of(id)]
+                    .as_mut()
+                    .and_then(|l| l.peer.map(|p| (l, p)))
+                {
+                    world.h.platform.net.peer_reset(peer);
                     l.ended = true;
                     // A reset discards what was in flight: nothing left to compare.
                     l.sent.clear();
@@ -364,12 +515,12 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 }
             }
             Step::Window { id, n } => {
-                if let Some(l) = world.links[id_of(id)].as_ref() {
+                if let Some(peer) = world.links[id_of(id)].as_ref().and_then(|l| l.peer) {
                     world
                         .h
                         .platform
                         .net
-                        .set_send_window(l.peer, usize::from(n) * 16);
+                        .set_send_window(peer, usize::from(n) * 16);
                 }
             }
             Step::Fail(op) => world.h.platform.net.fail_next(op),
@@ -408,6 +559,7 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 poll(&mut world.h, &mut world.w);
             }
         }
+        world.collect_datagrams();
         world.check_received();
         world.check_sockets();
     }
