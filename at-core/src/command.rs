@@ -15,6 +15,7 @@ use crate::platform::{Platform, UartConfig};
 use crate::response::{ErrCode, QueueFull};
 use crate::store::SettingsStore;
 use crate::system::System;
+use crate::text::Text;
 use crate::time::Instant;
 
 /// The set of forms a command supports.
@@ -113,8 +114,10 @@ pub trait Sink {
     fn free(&self) -> usize;
     /// Appends `bytes`, or nothing.
     fn push(&mut self, bytes: &[u8]) -> Result<(), QueueFull>;
-    /// Appends formatted text, or nothing.
-    fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull>;
+    /// Starts a message in the free space: pieces are appended to the [`Text`], which
+    /// queues all of them on [`Text::commit`] or [`Text::line`], or nothing when they did
+    /// not fit.
+    fn compose(&mut self) -> Text<'_>;
     /// Contiguous free space of `n` bytes at the end, to compose a message in place (for
     /// example to receive socket data straight into it); nothing is queued until
     /// [`commit`](Self::commit).
@@ -130,14 +133,27 @@ impl<const N: usize> Sink for crate::response::OutQueue<N> {
     fn push(&mut self, bytes: &[u8]) -> Result<(), QueueFull> {
         crate::response::OutQueue::push(self, bytes)
     }
-    fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
-        crate::response::OutQueue::push_fmt(self, args)
+    fn compose(&mut self) -> Text<'_> {
+        crate::response::OutQueue::compose(self)
     }
     fn tail(&mut self, n: usize) -> Result<&mut [u8], QueueFull> {
         crate::response::OutQueue::tail(self, n)
     }
     fn commit(&mut self, n: usize) {
         crate::response::OutQueue::commit(self, n)
+    }
+}
+
+impl dyn Sink + '_ {
+    /// Appends formatted text, or nothing. This links `core::fmt`, which
+    /// [`compose`](Sink::compose) does not; it is not part of the trait, so a firmware
+    /// that never calls it carries none of the formatting machinery.
+    pub fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
+        let mut text = self.compose();
+        if fmt::write(&mut text, args).is_err() {
+            return Err(QueueFull);
+        }
+        text.commit()
     }
 }
 
@@ -169,7 +185,9 @@ pub struct Context<'a, P> {
 }
 
 impl<P: Platform> Context<'_, P> {
-    /// Writes one information line: `args` followed by `\r\n`.
+    /// Writes one information line: `args` followed by `\r\n`. This links `core::fmt`;
+    /// `ctx.out.compose().str("+X:").u32(1).line()` composes such a line without it (see
+    /// [`Sink::compose`]).
     pub fn line(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
         self.out.push_fmt(format_args!("{args}\r\n"))
     }

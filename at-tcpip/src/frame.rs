@@ -6,11 +6,11 @@
 //! digits and the sender's address are known only after the read); when the real header
 //! is shorter, the data moves down by the difference, usually a few bytes.
 
-use core::fmt;
 use core::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use at_core::command::Sink;
 use at_core::response::QueueFull;
+use at_core::text::Text;
 
 /// Longest header of any message composed here.
 pub const HEADER_MAX: usize = 80;
@@ -22,65 +22,6 @@ pub const WIDEST_ADDR: SocketAddr = SocketAddr::new(
     )),
     65535,
 );
-
-/// A header being composed: plain bytes and decimal numbers are appended directly
-/// (`+IPD` headers are on the data path); addresses go through [`fmt::Write`].
-pub(crate) struct Header {
-    buf: [u8; HEADER_MAX],
-    len: usize,
-    overflow: bool,
-}
-
-impl Header {
-    fn new() -> Self {
-        Header {
-            buf: [0; HEADER_MAX],
-            len: 0,
-            overflow: false,
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// Appends `bytes` (marks the header as overflowed when they do not fit).
-    pub fn push(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
-    }
-
-    /// Appends `n` in decimal.
-    pub fn push_num(&mut self, mut n: usize) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
-    }
-}
-
-impl fmt::Write for Header {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push(s.as_bytes());
-        if self.overflow {
-            Err(fmt::Error)
-        } else {
-            Ok(())
-        }
-    }
-}
 
 /// Why a framed read queued nothing.
 pub(crate) enum Framing<E> {
@@ -105,26 +46,27 @@ pub(crate) fn read_framed<E>(
     limit: usize,
     trailer: &[u8],
     guess: SocketAddr,
-    header: impl Fn(usize, SocketAddr, &mut Header),
+    header: impl Fn(usize, SocketAddr, &mut Text<'_>),
     keep_empty: bool,
     read: impl FnOnce(&mut [u8]) -> Result<(usize, SocketAddr), E>,
 ) -> Result<(usize, SocketAddr), Framing<E>> {
-    let mut estimate = Header::new();
+    let mut buf = [0u8; HEADER_MAX];
+    let mut estimate = Text::new(&mut buf);
     header(limit, guess, &mut estimate);
-    if estimate.overflow {
+    if estimate.overflowed() {
         return Err(Framing::Full);
     }
-    let room = estimate.len;
+    let room = estimate.len();
     let tail = out.tail(room + limit + trailer.len())?;
     let (n, from) = read(&mut tail[room..room + limit]).map_err(Framing::Read)?;
     let n = n.min(limit);
     if n == 0 && !keep_empty {
         return Ok((0, from));
     }
-    let mut real = Header::new();
+    let mut real = Text::new(&mut buf);
     header(n, from, &mut real);
-    let hl = real.len;
-    if hl > room || real.overflow {
+    let hl = real.len();
+    if hl > room || real.overflowed() {
         // The guess was not an upper bound: refuse rather than overwrite the data.
         return Err(Framing::Full);
     }

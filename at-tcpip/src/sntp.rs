@@ -17,13 +17,13 @@
 //! None of these settings is stored (the specification marks none "saved in NVS").
 
 use core::cell::RefCell;
-use core::fmt;
 use core::future::{ready, Future};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::str::FromStr;
 use core::task::{Context as TaskContext, Poll, Waker};
 
 use at_core::net::{nb, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
+use at_core::text::{Piece, Text};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
 use at_ssl::TlsStack;
 use sntpc::{NtpContext, NtpResult, NtpTimestampGenerator, NtpUdpSocket, SendRequestResult};
@@ -390,12 +390,11 @@ fn round_to_ms(micros: i64) -> i64 {
 /// Lists servers as `,"<s1>","<s2>"...`.
 struct ServerList<'a>(&'a [heapless::String<HOST_MAX>]);
 
-impl fmt::Display for ServerList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Piece for ServerList<'_> {
+    fn put_into(self, text: &mut Text<'_>) {
         for server in self.0 {
-            write!(f, ",\"{server}\"")?;
+            text.str(",").quoted(server);
         }
-        Ok(())
     }
 }
 
@@ -411,7 +410,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         if self.sntp.enabled {
             line!(
                 ctx,
-                "+CIPSNTPCFG:1,{}{}",
+                "+CIPSNTPCFG:1,",
                 self.sntp.zone.shown(),
                 ServerList(&self.sntp.servers)
             );
@@ -489,13 +488,13 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let local = micros
             .div_euclid(MICROS_PER_SEC)
             .saturating_add(self.sntp.zone.seconds());
-        line!(ctx, "+CIPSNTPTIME:{}", Asctime(local));
+        line!(ctx, "+CIPSNTPTIME:", Asctime(local));
         Outcome::Ok
     }
 
     /// `AT+CIPSNTPINTV?`.
     pub(crate) fn sntp_intv_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
-        line!(ctx, "+CIPSNTPINTV:{}", self.sntp.interval_s);
+        line!(ctx, "+CIPSNTPINTV:", self.sntp.interval_s);
         Outcome::Ok
     }
 
@@ -878,10 +877,11 @@ const MONTHS: [&str; 12] = [
 /// 1970`.
 struct Asctime(i64);
 
-impl fmt::Display for Asctime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Piece for Asctime {
+    fn put_into(self, text: &mut Text<'_>) {
         let days = self.0.div_euclid(86_400);
-        let secs = self.0.rem_euclid(86_400);
+        // [0, 86399]: the time of day takes 32-bit arithmetic.
+        let secs = self.0.rem_euclid(86_400) as u32;
         let (year, month, day) = civil_from_days(days);
         // 1970-01-01 was a Thursday.
         let weekday = WEEKDAYS
@@ -892,13 +892,29 @@ impl fmt::Display for Asctime {
             .get(month.saturating_sub(1) as usize)
             .copied()
             .unwrap_or("???");
-        write!(
-            f,
-            "{weekday} {month}{day:3} {:02}:{:02}:{:02} {year}",
-            secs / 3_600,
-            secs % 3_600 / 60,
-            secs % 60
-        )
+        // `{day:3}`: right-aligned in three columns.
+        let pad = match day {
+            0..=9 => "  ",
+            10..=99 => " ",
+            _ => "",
+        };
+        text.str(weekday).str(" ").str(month).str(pad).u32(day);
+        text.str(" ").put(TwoDigits(secs / 3_600));
+        text.str(":").put(TwoDigits(secs % 3_600 / 60));
+        text.str(":").put(TwoDigits(secs % 60));
+        text.str(" ").i64(year);
+    }
+}
+
+/// A number below 100 as `{:02}` prints it: `07`.
+struct TwoDigits(u32);
+
+impl Piece for TwoDigits {
+    fn put_into(self, text: &mut Text<'_>) {
+        if self.0 < 10 {
+            text.str("0");
+        }
+        text.u32(self.0);
     }
 }
 
@@ -907,7 +923,33 @@ mod test {
     use super::*;
 
     fn asctime(secs: i64) -> String {
-        Asctime(secs).to_string()
+        let mut buf = [0u8; 64];
+        let mut text = Text::new(&mut buf);
+        text.put(Asctime(secs));
+        assert!(!text.overflowed());
+        String::from_utf8(text.as_bytes().to_vec()).unwrap()
+    }
+
+    /// What `Asctime` printed with `core::fmt`: the reference for the text it composes.
+    fn asctime_by_format(secs: i64) -> String {
+        let days = secs.div_euclid(86_400);
+        let secs = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let weekday = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
+        let month = MONTHS[month as usize - 1];
+        format!(
+            "{weekday} {month}{day:3} {:02}:{:02}:{:02} {year}",
+            secs / 3_600,
+            secs % 3_600 / 60,
+            secs % 60
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn asctime_prints_as_the_format_did(secs in -(1i64 << 45)..(1i64 << 45)) {
+            proptest::prop_assert_eq!(asctime(secs), asctime_by_format(secs));
+        }
     }
 
     #[test]
