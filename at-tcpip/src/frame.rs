@@ -50,29 +50,66 @@ pub(crate) fn read_framed<E>(
     keep_empty: bool,
     read: impl FnOnce(&mut [u8]) -> Result<(usize, SocketAddr), E>,
 ) -> Result<(usize, SocketAddr), Framing<E>> {
+    // The framing itself is not generic: one copy serves every kind of read.
+    let mut read = Some(read);
+    let mut error = None;
+    let framed = frame(
+        out,
+        limit,
+        trailer,
+        guess,
+        &header,
+        keep_empty,
+        &mut |buf| match read.take().map(|read| read(buf)) {
+            Some(Ok(got)) => Some(got),
+            Some(Err(e)) => {
+                error = Some(e);
+                None
+            }
+            None => None,
+        },
+    );
+    match (framed, error) {
+        (Some(got), _) => Ok(got),
+        (None, Some(e)) => Err(Framing::Read(e)),
+        (None, None) => Err(Framing::Full),
+    }
+}
+
+/// [`read_framed`] without its generics: `None` when the queue lacks room or `read`
+/// failed (`read` returned `None`).
+fn frame(
+    out: &mut dyn Sink,
+    limit: usize,
+    trailer: &[u8],
+    guess: SocketAddr,
+    header: &dyn Fn(usize, SocketAddr, &mut Text<'_>),
+    keep_empty: bool,
+    read: &mut dyn FnMut(&mut [u8]) -> Option<(usize, SocketAddr)>,
+) -> Option<(usize, SocketAddr)> {
     let mut buf = [0u8; HEADER_MAX];
     let mut estimate = Text::new(&mut buf);
     header(limit, guess, &mut estimate);
     if estimate.overflowed() {
-        return Err(Framing::Full);
+        return None;
     }
     let room = estimate.len();
-    let tail = out.tail(room + limit + trailer.len())?;
-    let (n, from) = read(&mut tail[room..room + limit]).map_err(Framing::Read)?;
+    let tail = out.tail(room + limit + trailer.len()).ok()?;
+    let (n, from) = read(&mut tail[room..room + limit])?;
     let n = n.min(limit);
     if n == 0 && !keep_empty {
-        return Ok((0, from));
+        return Some((0, from));
     }
     let mut real = Text::new(&mut buf);
     header(n, from, &mut real);
     let hl = real.len();
     if hl > room || real.overflowed() {
         // The guess was not an upper bound: refuse rather than overwrite the data.
-        return Err(Framing::Full);
+        return None;
     }
     tail.copy_within(room..room + n, hl);
     tail[..hl].copy_from_slice(real.as_bytes());
     tail[hl + n..hl + n + trailer.len()].copy_from_slice(trailer);
     out.commit(hl + n + trailer.len());
-    Ok((n, from))
+    Some((n, from))
 }
