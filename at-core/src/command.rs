@@ -208,6 +208,8 @@ impl<P: Platform> Context<'_, P> {
     }
 
     /// Saves a setting whatever `AT+SYSSTORE` says (`AT+UART_DEF`).
+    // Out of line (code size): many commands save; a call is smaller than a copy in each.
+    #[inline(never)]
     pub fn save_always(&mut self, key: &str, value: &[u8]) -> Result<(), ErrCode> {
         self.platform.store().write(key, value).map_err(|e| {
             warn_log!("settings store: writing {} failed: {:?}", key, e);
@@ -216,6 +218,8 @@ impl<P: Platform> Context<'_, P> {
     }
 
     /// Reads a stored setting into `buf`; `None` when absent or unreadable.
+    // Out of line (code size): several loaders; a call is smaller than a copy in each.
+    #[inline(never)]
     pub fn load<'b>(&mut self, key: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         match self.platform.store().read(key, buf) {
             Ok(Some(n)) => buf.get(..n),

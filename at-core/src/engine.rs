@@ -623,6 +623,8 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
     }
 
     /// Streams `AT+CIPSENDL` data to the network, reports progress, and ends it.
+    // Out of line (code size): inlined into `step`, it made the firmware larger.
+    #[inline(never)]
     fn stream_step<P: Platform>(&mut self, now: Instant, platform: &mut P, mut st: Stream) -> bool
     where
         C: CommandSet<P>,

@@ -33,6 +33,8 @@ pub struct Text<'a> {
     queue_end: Option<&'a mut usize>,
 }
 
+// The methods that do real work are `#[inline(never)]`: a response is a chain of calls,
+// and each call is smaller than the piece's code inlined at every one of them.
 impl<'a> Text<'a> {
     /// An empty text written into `buf`.
     pub fn new(buf: &'a mut [u8]) -> Self {

@@ -607,6 +607,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     }
 
     /// Closes a link's socket.
+    // Out of line (code size): called from many places; a call is smaller than a copy.
+    #[inline(never)]
     pub(crate) fn release(
         &mut self,
         link: Link<crate::TcpOf<P>, crate::UdpOf<P>>,

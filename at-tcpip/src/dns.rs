@@ -438,6 +438,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     }
 
     /// Ends the lookup in flight and closes its socket.
+    // Out of line (code size): called from many places; a call is smaller than a copy.
+    #[inline(never)]
     pub(crate) fn cancel_lookup(&mut self, ctx: &mut Context<'_, P>) {
         if let Some(l) = self.dns.lookup.take() {
             if let Some(socket) = l.socket {

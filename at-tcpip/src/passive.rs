@@ -271,6 +271,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
 
     /// Passive mode: notifies waiting data once per read, keeps UDP datagrams, and
     /// notices peers that closed once their data has been read.
+    // Out of line (code size): inlined into the main poll, it made the firmware larger.
+    #[inline(never)]
     pub(crate) fn receive_passive(&mut self, ctx: &mut Context<'_, P>) {
         for id in 0..MAX_LINKS {
             if ctx.out.free() < 64 {

@@ -25,6 +25,8 @@ pub const MIN_READ: usize = 512;
 
 impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     /// Moves data from every connected link to the host while there is room.
+    // Out of line (code size): inlined into the main poll, it made the firmware larger.
+    #[inline(never)]
     pub(crate) fn receive(&mut self, ctx: &mut Context<'_, P>) {
         // Stacks report readiness once per change (edge-triggered): after a read that
         // returned data, poll again at once until the socket says "would block".
