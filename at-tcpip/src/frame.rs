@@ -23,6 +23,9 @@ pub const WIDEST_ADDR: SocketAddr = SocketAddr::new(
     65535,
 );
 
+/// What a read took: the number of bytes and their sender.
+pub(crate) type Received = (usize, SocketAddr);
+
 /// Why a framed read queued nothing.
 pub(crate) enum Framing<E> {
     /// Not enough room in the output queue.
@@ -48,8 +51,8 @@ pub(crate) fn read_framed<E>(
     guess: SocketAddr,
     header: impl Fn(usize, SocketAddr, &mut Text<'_>),
     keep_empty: bool,
-    read: impl FnOnce(&mut [u8]) -> Result<(usize, SocketAddr), E>,
-) -> Result<(usize, SocketAddr), Framing<E>> {
+    read: impl FnOnce(&mut [u8]) -> Result<Received, E>,
+) -> Result<Received, Framing<E>> {
     // The framing itself is not generic: one copy serves every kind of read.
     let mut read = Some(read);
     let mut error = None;
@@ -85,8 +88,8 @@ fn frame(
     guess: SocketAddr,
     header: &dyn Fn(usize, SocketAddr, &mut Text<'_>),
     keep_empty: bool,
-    read: &mut dyn FnMut(&mut [u8]) -> Option<(usize, SocketAddr)>,
-) -> Option<(usize, SocketAddr)> {
+    read: &mut dyn FnMut(&mut [u8]) -> Option<Received>,
+) -> Option<Received> {
     let mut buf = [0u8; HEADER_MAX];
     let mut estimate = Text::new(&mut buf);
     header(limit, guess, &mut estimate);
