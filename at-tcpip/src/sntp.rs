@@ -861,14 +861,15 @@ fn send_request<N: UdpFullStack>(
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
+    // The day of the era fits 32 bits: the rest takes no 64-bit division.
+    let doe = z.rem_euclid(146_097) as u32; // [0, 146096]
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
     let mp = (5 * doy + 2) / 153; // [0, 11], March first
     let day = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
     let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
+    let year = i64::from(yoe) + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
