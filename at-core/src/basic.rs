@@ -11,6 +11,14 @@ use crate::parse::Form;
 use crate::platform::{FlowControl, Parity, Platform, StopBits, UartConfig};
 use crate::system::{KEY_SYSMSG, KEY_UART_DEF};
 
+/// Answers with one response line made of `pieces` (see [`Text::put`](crate::text::Text::put))
+/// and `\r\n`: `Ok(Outcome::Ok)` once it is queued, an error when the queue is full.
+macro_rules! reply {
+    ($ctx:expr, $($piece:expr),+ $(,)?) => {
+        Ok($ctx.out.compose()$(.put($piece))+.line().map_or_else(Outcome::from, |()| Outcome::Ok))
+    };
+}
+
 /// The basic command table.
 pub struct Basic;
 
@@ -98,16 +106,12 @@ impl<P: Platform> CommandSet<P> for Basic {
             }),
             (11, Form::Query) => {
                 let v = ctx.system.sysmsg;
-                Ok(ctx
-                    .line(format_args!("+SYSMSG:{v}"))
-                    .map_or_else(Outcome::from, |()| Outcome::Ok))
+                reply!(ctx, "+SYSMSG:", v)
             }
             (11, _) => sysmsg(args, ctx),
             (12, _) => {
                 let m = ctx.platform.memory();
-                Ok(ctx
-                    .line(format_args!("+SYSRAM:{},{}", m.free, m.min_free))
-                    .map_or_else(Outcome::from, |()| Outcome::Ok))
+                reply!(ctx, "+SYSRAM:", m.free, ",", m.min_free)
             }
             _ => Ok(Outcome::Error(crate::response::ErrCode::EXEC)),
         };
@@ -118,27 +122,34 @@ impl<P: Platform> CommandSet<P> for Basic {
 type Res = Result<Outcome, crate::params::ArgError>;
 
 fn flag<P: Platform>(ctx: &mut Context<'_, P>, name: &str, on: bool) -> Res {
-    Ok(ctx
-        .line(format_args!("+{name}:{}", u8::from(on)))
-        .map_or_else(Outcome::from, |()| Outcome::Ok))
+    reply!(ctx, "+", name, ":", u8::from(on))
 }
 
 fn gmr<P: Platform>(ctx: &mut Context<'_, P>) -> Res {
     let fw = ctx.platform.firmware();
-    let pushed = ctx.out.push_fmt(format_args!(
-        "AT version:{}({} - {} - {} {})\r\nSDK version:{}\r\ncompile time({}):{} {}\r\nBin version:{}\r\n",
+    reply!(
+        ctx,
+        "AT version:",
         fw.at_version,
+        "(",
         fw.build,
+        " - ",
         fw.chip,
+        " - ",
         fw.date,
+        " ",
         fw.time,
+        ")\r\nSDK version:",
         fw.sdk_version,
+        "\r\ncompile time(",
         fw.source_hash,
+        "):",
         fw.date,
+        " ",
         fw.time,
+        "\r\nBin version:",
         fw.bin_version
-    ));
-    Ok(pushed.map_or_else(Outcome::from, |()| Outcome::Ok))
+    )
 }
 
 fn sysstore<P: Platform>(args: &Args<'_>, ctx: &mut Context<'_, P>) -> Res {
@@ -158,12 +169,22 @@ fn sysmsg<P: Platform>(args: &Args<'_>, ctx: &mut Context<'_, P>) -> Res {
 }
 
 fn uart_query<P: Platform>(ctx: &mut Context<'_, P>, name: &str, c: UartConfig) -> Res {
-    Ok(ctx
-        .line(format_args!(
-            "+{name}:{},{},{},{},{}",
-            c.baud, c.data_bits, c.stop_bits as u8, c.parity as u8, c.flow as u8
-        ))
-        .map_or_else(Outcome::from, |()| Outcome::Ok))
+    let (stop, parity, flow) = (c.stop_bits as u8, c.parity as u8, c.flow as u8);
+    reply!(
+        ctx,
+        "+",
+        name,
+        ":",
+        c.baud,
+        ",",
+        c.data_bits,
+        ",",
+        stop,
+        ",",
+        parity,
+        ",",
+        flow
+    )
 }
 
 fn uart_set<P: Platform>(args: &Args<'_>, ctx: &mut Context<'_, P>, default: bool) -> Res {

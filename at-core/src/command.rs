@@ -15,6 +15,7 @@ use crate::platform::{Platform, UartConfig};
 use crate::response::{ErrCode, QueueFull};
 use crate::store::SettingsStore;
 use crate::system::System;
+use crate::text::Text;
 use crate::time::Instant;
 
 /// The set of forms a command supports.
@@ -113,8 +114,10 @@ pub trait Sink {
     fn free(&self) -> usize;
     /// Appends `bytes`, or nothing.
     fn push(&mut self, bytes: &[u8]) -> Result<(), QueueFull>;
-    /// Appends formatted text, or nothing.
-    fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull>;
+    /// Starts a message in the free space: pieces are appended to the [`Text`], which
+    /// queues all of them on [`Text::commit`] or [`Text::line`], or nothing when they did
+    /// not fit.
+    fn compose(&mut self) -> Text<'_>;
     /// Contiguous free space of `n` bytes at the end, to compose a message in place (for
     /// example to receive socket data straight into it); nothing is queued until
     /// [`commit`](Self::commit).
@@ -130,14 +133,27 @@ impl<const N: usize> Sink for crate::response::OutQueue<N> {
     fn push(&mut self, bytes: &[u8]) -> Result<(), QueueFull> {
         crate::response::OutQueue::push(self, bytes)
     }
-    fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
-        crate::response::OutQueue::push_fmt(self, args)
+    fn compose(&mut self) -> Text<'_> {
+        crate::response::OutQueue::compose(self)
     }
     fn tail(&mut self, n: usize) -> Result<&mut [u8], QueueFull> {
         crate::response::OutQueue::tail(self, n)
     }
     fn commit(&mut self, n: usize) {
         crate::response::OutQueue::commit(self, n)
+    }
+}
+
+impl dyn Sink + '_ {
+    /// Appends formatted text, or nothing. This links `core::fmt`, which
+    /// [`compose`](Sink::compose) does not; it is not part of the trait, so a firmware
+    /// that never calls it carries none of the formatting machinery.
+    pub fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
+        let mut text = self.compose();
+        if fmt::write(&mut text, args).is_err() {
+            return Err(QueueFull);
+        }
+        text.commit()
     }
 }
 
@@ -169,7 +185,9 @@ pub struct Context<'a, P> {
 }
 
 impl<P: Platform> Context<'_, P> {
-    /// Writes one information line: `args` followed by `\r\n`.
+    /// Writes one information line: `args` followed by `\r\n`. This links `core::fmt`;
+    /// `ctx.out.compose().str("+X:").u32(1).line()` composes such a line without it (see
+    /// [`Sink::compose`]).
     pub fn line(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
         self.out.push_fmt(format_args!("{args}\r\n"))
     }
@@ -190,6 +208,8 @@ impl<P: Platform> Context<'_, P> {
     }
 
     /// Saves a setting whatever `AT+SYSSTORE` says (`AT+UART_DEF`).
+    // Out of line (code size): many commands save; a call is smaller than a copy in each.
+    #[inline(never)]
     pub fn save_always(&mut self, key: &str, value: &[u8]) -> Result<(), ErrCode> {
         self.platform.store().write(key, value).map_err(|e| {
             warn_log!("settings store: writing {} failed: {:?}", key, e);
@@ -198,6 +218,8 @@ impl<P: Platform> Context<'_, P> {
     }
 
     /// Reads a stored setting into `buf`; `None` when absent or unreadable.
+    // Out of line (code size): several loaders; a call is smaller than a copy in each.
+    #[inline(never)]
     pub fn load<'b>(&mut self, key: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         match self.platform.store().read(key, buf) {
             Ok(Some(n)) => buf.get(..n),

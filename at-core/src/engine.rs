@@ -426,10 +426,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
     fn push_busy(&mut self) {
         let busy = ErrCode::plain(ErrSub::Busy);
         let _ = if self.system.syslog {
-            self.out.push_fmt(format_args!(
-                "ERR CODE:0x{:08x}\r\n\r\nbusy p...\r\n",
-                busy.value()
-            ))
+            err_code_then(&mut self.out, busy, response::BUSY)
         } else {
             self.out.push(response::BUSY)
         };
@@ -604,7 +601,11 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             State::Collect(c) if c.complete => {
                 let recv = self
                     .out
-                    .push_fmt(format_args!("\r\nRecv {} bytes\r\n", c.received));
+                    .compose()
+                    .str("\r\nRecv ")
+                    .put(c.received)
+                    .str(" bytes\r\n")
+                    .commit();
                 if recv.is_err() {
                     return false;
                 }
@@ -622,6 +623,8 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
     }
 
     /// Streams `AT+CIPSENDL` data to the network, reports progress, and ends it.
+    // Out of line (code size): inlined into `step`, it made the firmware larger.
+    #[inline(never)]
     fn stream_step<P: Platform>(&mut self, now: Instant, platform: &mut P, mut st: Stream) -> bool
     where
         C: CommandSet<P>,
@@ -648,7 +651,12 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                     if st.report > 0 && st.sent >= st.next_report {
                         let _ = ctx
                             .out
-                            .push_fmt(format_args!("+CIPSENDL:{},{}\r\n", st.sent, st.received));
+                            .compose()
+                            .str("+CIPSENDL:")
+                            .u64(st.sent)
+                            .str(",")
+                            .u64(st.received)
+                            .line();
                         st.next_report = (st.sent / st.report + 1) * st.report;
                     }
                 }
@@ -880,15 +888,22 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             };
             if let Some(c) = info {
                 let f = |form| u8::from(c.forms.supports(form));
-                let pushed = self.out.push_fmt(format_args!(
-                    "+CMD:{},\"AT{}\",{},{},{},{}\r\n",
-                    next,
-                    c.name,
-                    f(Form::Test),
-                    f(Form::Query),
-                    f(Form::Set),
-                    f(Form::Execute)
-                ));
+                let pushed = self
+                    .out
+                    .compose()
+                    .str("+CMD:")
+                    .put(next)
+                    .str(",\"AT")
+                    .str(c.name)
+                    .str("\",")
+                    .put(f(Form::Test))
+                    .str(",")
+                    .put(f(Form::Query))
+                    .str(",")
+                    .put(f(Form::Set))
+                    .str(",")
+                    .put(f(Form::Execute))
+                    .line();
                 if pushed.is_err() {
                     break;
                 }
@@ -907,11 +922,9 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
     fn respond(&mut self, outcome: Outcome) {
         let pushed = match outcome {
             Outcome::Ok => self.out.push(response::OK),
-            Outcome::Error(code) if self.system.syslog => self.out.push_fmt(format_args!(
-                "ERR CODE:0x{:08x}\r\n{}",
-                code.value(),
-                "\r\nERROR\r\n"
-            )),
+            Outcome::Error(code) if self.system.syslog => {
+                err_code_then(&mut self.out, code, response::ERROR)
+            }
             Outcome::Error(_) => self.out.push(response::ERROR),
             Outcome::Done | Outcome::Pending | Outcome::Data(_) => Ok(()),
         };
@@ -977,6 +990,20 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         }
         Ok(())
     }
+}
+
+/// Queues `ERR CODE:0x<code, 8 hex digits>\r\n` followed by `then`, as one message.
+fn err_code_then<const N: usize>(
+    out: &mut OutQueue<N>,
+    code: ErrCode,
+    then: &[u8],
+) -> Result<(), response::QueueFull> {
+    out.compose()
+        .str("ERR CODE:0x")
+        .hex(code.value(), 8)
+        .str("\r\n")
+        .bytes(then)
+        .commit()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

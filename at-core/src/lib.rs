@@ -51,6 +51,7 @@ pub mod sim;
 pub mod store;
 pub mod system;
 pub mod testing;
+pub mod text;
 pub mod time;
 
 pub use command::{CommandInfo, CommandSet, Context, Deferred, Forms, Outcome};

@@ -8,6 +8,8 @@
 
 use core::fmt;
 
+use crate::text::Text;
+
 /// `\r\nOK\r\n`.
 pub const OK: &[u8] = b"\r\nOK\r\n";
 /// `\r\nERROR\r\n`.
@@ -171,16 +173,20 @@ impl<const N: usize> OutQueue<N> {
 
     /// Appends formatted text, or nothing: `out.push_fmt(format_args!("+X:{}\r\n", v))`.
     pub fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
-        self.make_room(0);
-        let mark = self.end;
-        let mut w = Appender { q: self, ok: true };
-        let written = fmt::write(&mut w, args).is_ok() && w.ok;
-        if written {
-            Ok(())
-        } else {
-            self.end = mark.min(self.end);
-            Err(QueueFull)
+        let mut text = self.compose();
+        if fmt::write(&mut text, args).is_err() {
+            return Err(QueueFull);
         }
+        text.commit()
+    }
+
+    /// Starts a message in the free space after the pending bytes, composed without
+    /// `core::fmt`: the [`Text`] is queued on [`Text::commit`] (or [`Text::line`]) if it
+    /// fit, else nothing is.
+    pub fn compose(&mut self) -> Text<'_> {
+        self.make_room(0);
+        let end = self.end;
+        Text::queued(&mut self.buf[end..], &mut self.end)
     }
 
     /// Contiguous free space of at least `n` bytes at the tail, for composing in place;
@@ -204,24 +210,6 @@ impl<const N: usize> OutQueue<N> {
             self.end -= self.start;
             self.start = 0;
         }
-    }
-}
-
-struct Appender<'a, const N: usize> {
-    q: &'a mut OutQueue<N>,
-    ok: bool,
-}
-
-impl<const N: usize> fmt::Write for Appender<'_, N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.q.end + s.len();
-        if end > N {
-            self.ok = false;
-            return Err(fmt::Error);
-        }
-        self.q.buf[self.q.end..end].copy_from_slice(s.as_bytes());
-        self.q.end = end;
-        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ use core::net::IpAddr;
 use core::str::FromStr;
 
 use at_core::link::MAX_LINKS;
+use at_core::text::{Piece, Text};
 use at_core::{ArgError, Args, CommandInfo, Context, ErrCode, Form, Forms, Outcome, Platform};
 use heapless::{String, Vec};
 
@@ -112,10 +113,11 @@ fn exec() -> Outcome {
     Outcome::Error(ErrCode::EXEC)
 }
 
-/// Writes one response line; a full queue becomes `ERROR`.
+/// Writes one response line made of `pieces` (each as its `Display` prints it, see
+/// [`Text::put`]) and `\r\n`; a full queue becomes `ERROR`.
 macro_rules! line {
-    ($ctx:expr, $($arg:tt)*) => {
-        if $ctx.line(format_args!($($arg)*)).is_err() {
+    ($ctx:expr, $($piece:expr),+ $(,)?) => {
+        if $ctx.out.compose()$(.put($piece))+.line().is_err() {
             return exec();
         }
     };
@@ -363,21 +365,29 @@ impl SslSettings {
             match command {
                 SslCommand::ClientConf => line!(
                     ctx,
-                    "+CIPSSLCCONF:{},{},{},{}",
+                    "+CIPSSLCCONF:",
                     id,
+                    ",",
                     s.auth as u8,
+                    ",",
                     s.pki_index,
+                    ",",
                     s.ca_index
                 ),
-                SslCommand::CommonName => line!(ctx, "+CIPSSLCCN:{},\"{}\"", id, s.common_name),
-                SslCommand::Sni => line!(ctx, "+CIPSSLCSNI:{},\"{}\"", id, s.sni),
-                SslCommand::Alpn => line!(ctx, "+CIPSSLCALPN:{}{}", id, AlpnList(&s.alpn)),
+                SslCommand::CommonName => {
+                    line!(ctx, "+CIPSSLCCN:", id, ",\"", s.common_name.as_str(), "\"")
+                }
+                SslCommand::Sni => line!(ctx, "+CIPSSLCSNI:", id, ",\"", s.sni.as_str(), "\""),
+                SslCommand::Alpn => line!(ctx, "+CIPSSLCALPN:", id, AlpnList(&s.alpn)),
                 SslCommand::Psk => line!(
                     ctx,
-                    "+CIPSSLCPSK:{},\"{}\",\"{}\"",
+                    "+CIPSSLCPSK:",
                     id,
-                    s.psk_hex,
-                    s.psk_hint
+                    ",\"",
+                    s.psk_hex.as_str(),
+                    "\",\"",
+                    s.psk_hint.as_str(),
+                    "\""
                 ),
             }
         }
@@ -388,13 +398,12 @@ impl SslSettings {
 /// Displays wire-format ALPN names as `,"name"` each.
 struct AlpnList<'a>(&'a [u8]);
 
-impl core::fmt::Display for AlpnList<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl Piece for AlpnList<'_> {
+    fn put_into(self, text: &mut Text<'_>) {
         for name in AlpnIter::new(self.0) {
             // Names were UTF-8 when set.
             let name = core::str::from_utf8(name).unwrap_or_default();
-            write!(f, ",\"{name}\"")?;
+            text.str(",").quoted(name);
         }
-        Ok(())
     }
 }

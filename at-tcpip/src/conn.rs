@@ -140,13 +140,18 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         for (id, link) in self.links.iter() {
             line!(
                 ctx,
-                "{}:{},\"{}\",\"{}\",{},{},{}",
                 prefix,
+                ":",
                 id,
+                ",\"",
                 link.ty.as_str(),
+                "\",\"",
                 link.remote.ip(),
+                "\",",
                 link.remote.port(),
+                ",",
                 link.local_port,
+                ",",
                 u8::from(link.server_side)
             );
         }
@@ -161,7 +166,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             (true, true, true) => 4,
             (true, true, false) => 2,
         };
-        line!(ctx, "STATUS:{}", stat);
+        line!(ctx, "STATUS:", stat);
         self.list_links(ctx, "+CIPSTATUS")
     }
 
@@ -548,15 +553,21 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             return Err(());
         };
         let pushed = if ctx.system.sysmsg & SYSMSG_LINK_CONN != 0 {
-            ctx.out.push_fmt(format_args!(
-                "+LINK_CONN:0,{},\"{}\",{},\"{}\",{},{}\r\n",
-                id,
-                link.ty.as_str(),
-                u8::from(link.server_side),
-                link.remote.ip(),
-                link.remote.port(),
-                link.local_port
-            ))
+            ctx.out
+                .compose()
+                .str("+LINK_CONN:0,")
+                .put(id)
+                .str(",\"")
+                .str(link.ty.as_str())
+                .str("\",")
+                .put(u8::from(link.server_side))
+                .str(",\"")
+                .ip(link.remote.ip())
+                .str("\",")
+                .put(link.remote.port())
+                .str(",")
+                .put(link.local_port)
+                .line()
         } else if self.mux {
             // Ids are one digit: no formatting machinery for the common message.
             const _: () = assert!(MAX_LINKS <= 10);
@@ -602,7 +613,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             if let Some(link) = self.links.remove(id) {
                 self.release(link, ctx);
                 let _ = if self.mux {
-                    ctx.out.push_fmt(format_args!("{id},CLOSED\r\n"))
+                    ctx.out.compose().put(id).str(",CLOSED").line()
                 } else {
                     ctx.out.push(b"CLOSED\r\n")
                 };
@@ -612,6 +623,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     }
 
     /// Closes a link's socket.
+    // Out of line (code size): called from many places; a call is smaller than a copy.
+    #[inline(never)]
     pub(crate) fn release(
         &mut self,
         link: Link<crate::TcpOf<P>, crate::UdpOf<P>>,
@@ -640,7 +653,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 return;
             }
             let _ = if self.mux {
-                ctx.out.push_fmt(format_args!("\r\n{id},CLOSED\r\n"))
+                ctx.out.compose().str("\r\n").put(id).str(",CLOSED").line()
             } else {
                 ctx.out.push(b"\r\nCLOSED\r\n")
             };
@@ -872,11 +885,15 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         for (id, o) in self.tcp_opts.iter().enumerate() {
             line!(
                 ctx,
-                "+CIPTCPOPT:{},{},{},{},{}",
+                "+CIPTCPOPT:",
                 id,
+                ",",
                 o.linger,
+                ",",
                 u8::from(o.nodelay),
+                ",",
                 o.send_timeout,
+                ",",
                 o.keepalive
             );
         }

@@ -149,13 +149,14 @@ fn exec() -> Outcome {
 
 impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn cipdns_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
-        let mut text: heapless::String<160> = heapless::String::new();
-        for ip in &self.dns.servers {
-            if core::fmt::write(&mut text, format_args!(",\"{ip}\"")).is_err() {
-                return exec();
-            }
+        let mut text = ctx.out.compose();
+        text.str("+CIPDNS:").put(u8::from(self.dns.manual));
+        for &ip in &self.dns.servers {
+            text.str(",\"").ip(ip).str("\"");
         }
-        line!(ctx, "+CIPDNS:{}{}", u8::from(self.dns.manual), text);
+        if text.line().is_err() {
+            return exec();
+        }
         Outcome::Ok
     }
 
@@ -227,7 +228,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn continue_domain(&mut self, domain: Domain, ctx: &mut Context<'_, P>) -> Outcome {
         match self.resolve(ctx, &domain.name, domain.pref) {
             Ok(ip) => {
-                line!(ctx, "+CIPDOMAIN:\"{}\"", ip);
+                line!(ctx, "+CIPDOMAIN:\"", ip, "\"");
                 Outcome::Ok
             }
             Err(nb::Error::WouldBlock) if ctx.now < domain.deadline => {
@@ -437,6 +438,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     }
 
     /// Ends the lookup in flight and closes its socket.
+    // Out of line (code size): called from many places; a call is smaller than a copy.
+    #[inline(never)]
     pub(crate) fn cancel_lookup(&mut self, ctx: &mut Context<'_, P>) {
         if let Some(l) = self.dns.lookup.take() {
             if let Some(socket) = l.socket {

@@ -6,11 +6,11 @@
 //! digits and the sender's address are known only after the read); when the real header
 //! is shorter, the data moves down by the difference, usually a few bytes.
 
-use core::fmt;
 use core::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use at_core::command::Sink;
 use at_core::response::QueueFull;
+use at_core::text::Text;
 
 /// Longest header of any message composed here.
 pub const HEADER_MAX: usize = 80;
@@ -23,64 +23,8 @@ pub const WIDEST_ADDR: SocketAddr = SocketAddr::new(
     65535,
 );
 
-/// A header being composed: plain bytes and decimal numbers are appended directly
-/// (`+IPD` headers are on the data path); addresses go through [`fmt::Write`].
-pub(crate) struct Header {
-    buf: [u8; HEADER_MAX],
-    len: usize,
-    overflow: bool,
-}
-
-impl Header {
-    fn new() -> Self {
-        Header {
-            buf: [0; HEADER_MAX],
-            len: 0,
-            overflow: false,
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// Appends `bytes` (marks the header as overflowed when they do not fit).
-    pub fn push(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
-    }
-
-    /// Appends `n` in decimal.
-    pub fn push_num(&mut self, mut n: usize) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
-    }
-}
-
-impl fmt::Write for Header {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push(s.as_bytes());
-        if self.overflow {
-            Err(fmt::Error)
-        } else {
-            Ok(())
-        }
-    }
-}
+/// What a read took: the number of bytes and their sender.
+pub(crate) type Received = (usize, SocketAddr);
 
 /// Why a framed read queued nothing.
 pub(crate) enum Framing<E> {
@@ -105,32 +49,70 @@ pub(crate) fn read_framed<E>(
     limit: usize,
     trailer: &[u8],
     guess: SocketAddr,
-    header: impl Fn(usize, SocketAddr, &mut Header),
+    header: impl Fn(usize, SocketAddr, &mut Text<'_>),
     keep_empty: bool,
-    read: impl FnOnce(&mut [u8]) -> Result<(usize, SocketAddr), E>,
-) -> Result<(usize, SocketAddr), Framing<E>> {
-    let mut estimate = Header::new();
-    header(limit, guess, &mut estimate);
-    if estimate.overflow {
-        return Err(Framing::Full);
+    read: impl FnOnce(&mut [u8]) -> Result<Received, E>,
+) -> Result<Received, Framing<E>> {
+    // The framing itself is not generic: one copy serves every kind of read.
+    let mut read = Some(read);
+    let mut error = None;
+    let framed = frame(
+        out,
+        limit,
+        trailer,
+        guess,
+        &header,
+        keep_empty,
+        &mut |buf| match read.take().map(|read| read(buf)) {
+            Some(Ok(got)) => Some(got),
+            Some(Err(e)) => {
+                error = Some(e);
+                None
+            }
+            None => None,
+        },
+    );
+    match (framed, error) {
+        (Some(got), _) => Ok(got),
+        (None, Some(e)) => Err(Framing::Read(e)),
+        (None, None) => Err(Framing::Full),
     }
-    let room = estimate.len;
-    let tail = out.tail(room + limit + trailer.len())?;
-    let (n, from) = read(&mut tail[room..room + limit]).map_err(Framing::Read)?;
+}
+
+/// [`read_framed`] without its generics: `None` when the queue lacks room or `read`
+/// failed (`read` returned `None`).
+fn frame(
+    out: &mut dyn Sink,
+    limit: usize,
+    trailer: &[u8],
+    guess: SocketAddr,
+    header: &dyn Fn(usize, SocketAddr, &mut Text<'_>),
+    keep_empty: bool,
+    read: &mut dyn FnMut(&mut [u8]) -> Option<Received>,
+) -> Option<Received> {
+    let mut buf = [0u8; HEADER_MAX];
+    let mut estimate = Text::new(&mut buf);
+    header(limit, guess, &mut estimate);
+    if estimate.overflowed() {
+        return None;
+    }
+    let room = estimate.len();
+    let tail = out.tail(room + limit + trailer.len()).ok()?;
+    let (n, from) = read(&mut tail[room..room + limit])?;
     let n = n.min(limit);
     if n == 0 && !keep_empty {
-        return Ok((0, from));
+        return Some((0, from));
     }
-    let mut real = Header::new();
+    let mut real = Text::new(&mut buf);
     header(n, from, &mut real);
-    let hl = real.len;
-    if hl > room || real.overflow {
+    let hl = real.len();
+    if hl > room || real.overflowed() {
         // The guess was not an upper bound: refuse rather than overwrite the data.
-        return Err(Framing::Full);
+        return None;
     }
     tail.copy_within(room..room + n, hl);
     tail[..hl].copy_from_slice(real.as_bytes());
     tail[hl + n..hl + n + trailer.len()].copy_from_slice(trailer);
     out.commit(hl + n + trailer.len());
-    Ok((n, from))
+    Some((n, from))
 }

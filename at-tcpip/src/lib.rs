@@ -416,10 +416,11 @@ pub(crate) mod keys {
     pub const WIFI_AP: &str = "wifi.ap";
 }
 
-/// Writes one response line; a full queue becomes `ERROR`.
+/// Writes one response line made of `pieces` (each as its `Display` prints it, see
+/// [`Text::put`](at_core::text::Text::put)) and `\r\n`; a full queue becomes `ERROR`.
 macro_rules! line {
-    ($ctx:expr, $($arg:tt)*) => {
-        if $ctx.line(format_args!($($arg)*)).is_err() {
+    ($ctx:expr, $($piece:expr),+ $(,)?) => {
+        if $ctx.out.compose()$(.put($piece))+.line().is_err() {
             return Outcome::Error(ErrCode::EXEC);
         }
     };
@@ -481,8 +482,9 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
             (Cmd::CipSendLCfg, Form::Query) => {
                 line!(
                     ctx,
-                    "+CIPSENDLCFG:{},{}",
+                    "+CIPSENDLCFG:",
                     self.sendl_report,
+                    ",",
                     self.sendl_block
                 );
                 Outcome::Ok
@@ -498,24 +500,24 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
             (Cmd::CipClose, _) => self.cipclose(form, args, ctx),
             (Cmd::Cifsr, _) => self.cifsr(ctx),
             (Cmd::CipMux, Form::Query) => {
-                line!(ctx, "+CIPMUX:{}", u8::from(self.mux));
+                line!(ctx, "+CIPMUX:", u8::from(self.mux));
                 Outcome::Ok
             }
             (Cmd::CipMux, _) => self.set_mux(args),
             (Cmd::CipServer, Form::Query) => self.server_query(ctx),
             (Cmd::CipServer, _) => self.cipserver(args, ctx),
             (Cmd::CipServerMaxConn, Form::Query) => {
-                line!(ctx, "+CIPSERVERMAXCONN:{}", self.server_max);
+                line!(ctx, "+CIPSERVERMAXCONN:", self.server_max);
                 Outcome::Ok
             }
             (Cmd::CipServerMaxConn, _) => self.set_server_max(args),
             (Cmd::CipMode, Form::Query) => {
-                line!(ctx, "+CIPMODE:{}", u8::from(self.transparent));
+                line!(ctx, "+CIPMODE:", u8::from(self.transparent));
                 Outcome::Ok
             }
             (Cmd::CipMode, _) => self.set_mode(args),
             (Cmd::CipSto, Form::Query) => {
-                line!(ctx, "+CIPSTO:{}", self.server_timeout);
+                line!(ctx, "+CIPSTO:", self.server_timeout);
                 Outcome::Ok
             }
             (Cmd::CipSto, _) => {
@@ -524,11 +526,7 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
                 Outcome::Ok
             }
             (Cmd::CipDinfo, Form::Query) => {
-                line!(
-                    ctx,
-                    "+CIPDINFO:{}",
-                    if self.dinfo { "true" } else { "false" }
-                );
+                line!(ctx, "+CIPDINFO:", if self.dinfo { "true" } else { "false" });
                 Outcome::Ok
             }
             (Cmd::CipDinfo, _) => {
@@ -537,7 +535,7 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
                 Outcome::Ok
             }
             (Cmd::CipReconnIntv, Form::Query) => {
-                line!(ctx, "+CIPRECONNINTV:{}", self.reconnect_interval);
+                line!(ctx, "+CIPRECONNINTV:", self.reconnect_interval);
                 Outcome::Ok
             }
             (Cmd::CipReconnIntv, _) => {
@@ -550,7 +548,7 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
                 Outcome::Ok
             }
             (Cmd::CipRecvMode, Form::Query) => {
-                line!(ctx, "+CIPRECVMODE:{}", u8::from(self.passive));
+                line!(ctx, "+CIPRECVMODE:", u8::from(self.passive));
                 Outcome::Ok
             }
             (Cmd::CipRecvMode, _) => self.set_recv_mode(args),
@@ -576,7 +574,7 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
             (Cmd::CipSntpIntv, Form::Query) => self.sntp_intv_query(ctx),
             (Cmd::CipSntpIntv, _) => self.sntp_intv_set(args, ctx),
             (Cmd::CwDhcp, _) => {
-                line!(ctx, "+CWDHCP:{}", u8::from(self.wifi.dhcp));
+                line!(ctx, "+CWDHCP:", u8::from(self.wifi.dhcp));
                 Outcome::Ok
             }
         }
@@ -692,6 +690,6 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
 }
 
 fn flag<P: NetPlatform>(ctx: &mut Context<'_, P>, name: &str, on: bool) -> Outcome {
-    line!(ctx, "+{}:{}", name, u8::from(on));
+    line!(ctx, "+", name, ":", u8::from(on));
     Outcome::Ok
 }

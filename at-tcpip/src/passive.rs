@@ -10,17 +10,17 @@
 //! does. A datagram longer than the whole window (or any that does not fit, on a stack
 //! that cannot tell the next datagram's length) is dropped whole.
 
-use core::fmt::Write;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use at_core::link::{LinkState, Socket, MAX_LINKS};
 use at_core::net::{nb, NetPlatform, TcpClientStack, TcpExt, UdpClientStack, UdpExt};
+use at_core::text::Text;
 use at_core::{Args, Context, ErrCode, Outcome};
 use at_ssl::TlsStack;
 
-use crate::frame::{read_framed, Header, HEADER_MAX, WIDEST_ADDR};
+use crate::frame::{read_framed, HEADER_MAX, WIDEST_ADDR};
 use crate::recv::RX_CHUNK;
-use crate::{arg, line, TcpIp};
+use crate::{arg, TcpIp};
 
 /// Shared window for passive-mode UDP datagrams, in bytes: room for any datagram that
 /// crosses a 1500-byte MTU unfragmented, and a few small ones.
@@ -181,18 +181,21 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     }
 
     pub(crate) fn recv_len(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
-        let mut text: heapless::String<64> = heapless::String::new();
-        for id in 0..MAX_LINKS {
-            let sep = if id == 0 { "" } else { "," };
-            let written = match self.waiting(id, ctx) {
-                Some(n) => core::fmt::write(&mut text, format_args!("{sep}{n}")),
-                None => core::fmt::write(&mut text, format_args!("{sep}-1")),
-            };
-            if written.is_err() {
-                return exec();
+        let counts: [Option<usize>; MAX_LINKS] = core::array::from_fn(|id| self.waiting(id, ctx));
+        let mut text = ctx.out.compose();
+        text.str("+CIPRECVLEN:");
+        for (id, count) in counts.into_iter().enumerate() {
+            if id > 0 {
+                text.str(",");
             }
+            match count {
+                Some(n) => text.put(n),
+                None => text.str("-1"),
+            };
         }
-        line!(ctx, "+CIPRECVLEN:{}", text);
+        if text.line().is_err() {
+            return exec();
+        }
         Outcome::Ok
     }
 
@@ -213,14 +216,12 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let room = ctx.out.free().saturating_sub(HEADER_MAX + 8);
         let limit = want.min(room).min(RX_CHUNK);
         let dinfo = self.dinfo;
-        let header = |n: usize, from: SocketAddr, h: &mut Header| {
-            h.push(b"+CIPRECVDATA:");
-            h.push_num(n);
+        let header = |n: usize, from: SocketAddr, h: &mut Text<'_>| {
+            h.str("+CIPRECVDATA:").put(n);
             if dinfo {
-                let _ = write!(h, ",\"{}\",", from.ip());
-                h.push_num(usize::from(from.port()));
+                h.str(",\"").ip(from.ip()).str("\",").put(from.port());
             }
-            h.push(b",");
+            h.str(",");
         };
         let Some(link) = self.links.get_mut(id) else {
             diag!("link is not valid");
@@ -270,6 +271,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
 
     /// Passive mode: notifies waiting data once per read, keeps UDP datagrams, and
     /// notices peers that closed once their data has been read.
+    // Out of line (code size): inlined into the main poll, it made the firmware larger.
+    #[inline(never)]
     pub(crate) fn receive_passive(&mut self, ctx: &mut Context<'_, P>) {
         for id in 0..MAX_LINKS {
             if ctx.out.free() < 64 {
@@ -339,11 +342,12 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             if total == 0 {
                 continue;
             }
-            let pushed = if self.mux {
-                ctx.out.push_fmt(format_args!("\r\n+IPD,{id},{total}\r\n"))
-            } else {
-                ctx.out.push_fmt(format_args!("\r\n+IPD,{total}\r\n"))
-            };
+            let mut ipd = ctx.out.compose();
+            ipd.str("\r\n+IPD,");
+            if self.mux {
+                ipd.put(id).str(",");
+            }
+            let pushed = ipd.put(total).line();
             if pushed.is_ok() {
                 if let Some(link) = self.links.get_mut(id) {
                     link.ipd_reported = true;

@@ -75,11 +75,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         };
         match ctx.platform.pinger().ping_poll() {
             Ok(()) => {
-                line!(
-                    ctx,
-                    "+PING:{}",
-                    ctx.now.saturating_since(sent_at).as_millis()
-                );
+                let millis = ctx.now.saturating_since(sent_at).as_millis();
+                line!(ctx, "+PING:", millis);
                 Outcome::Ok
             }
             Err(nb::Error::WouldBlock) if ctx.now < ping.deadline => {

@@ -6,15 +6,15 @@
 //! buffers and TCP flow control holds the peer: nothing is lost, nothing grows, nothing
 //! is copied twice.
 
-use core::fmt::Write;
 use core::net::SocketAddr;
 
 use at_core::link::{LinkState, Socket, UdpMode};
 use at_core::net::{nb, NetPlatform, TcpClientStack, UdpClientStack};
+use at_core::text::Text;
 use at_core::Context;
 use at_ssl::TlsStack;
 
-use crate::frame::{read_framed, Framing, Header, HEADER_MAX, WIDEST_ADDR};
+use crate::frame::{read_framed, Framing, HEADER_MAX, WIDEST_ADDR};
 use crate::TcpIp;
 
 /// Most payload bytes read from a link at once (the W800's `+IPD` limit).
@@ -25,6 +25,8 @@ pub const MIN_READ: usize = 512;
 
 impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     /// Moves data from every connected link to the host while there is room.
+    // Out of line (code size): inlined into the main poll, it made the firmware larger.
+    #[inline(never)]
     pub(crate) fn receive(&mut self, ctx: &mut Context<'_, P>) {
         // Stacks report readiness once per change (edge-triggered): after a read that
         // returned data, poll again at once until the socket says "would block".
@@ -69,21 +71,19 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             }
             let net = ctx.platform.net();
             let remote = link.remote;
-            let ipd = |n: usize, from: SocketAddr, h: &mut Header| {
+            let ipd = |n: usize, from: SocketAddr, h: &mut Text<'_>| {
                 if transparent {
                     return;
                 }
-                h.push(b"\r\n+IPD,");
+                h.str("\r\n+IPD,");
                 if mux {
-                    h.push_num(id);
-                    h.push(b",");
+                    h.put(id).str(",");
                 }
-                h.push_num(n);
+                h.put(n);
                 if dinfo {
-                    let _ = write!(h, ",\"{}\",", from.ip());
-                    h.push_num(usize::from(from.port()));
+                    h.str(",\"").ip(from.ip()).str("\",").put(from.port());
                 }
-                h.push(b":");
+                h.str(":");
             };
             let trailer: &[u8] = if transparent { b"" } else { b"\r\n" };
             let got = match &mut link.socket {

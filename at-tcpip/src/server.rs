@@ -22,8 +22,9 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         match &self.server {
             Some(s) => line!(
                 ctx,
-                "+CIPSERVER:1,{},\"{}\",{}",
+                "+CIPSERVER:1,",
                 s.port,
+                ",\"",
                 LinkType {
                     transport: if s.ssl {
                         Transport::Ssl
@@ -33,6 +34,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     ipv6: s.ipv6
                 }
                 .as_str(),
+                "\",",
                 u8::from(s.verify_clients)
             ),
             None => line!(ctx, "+CIPSERVER:0"),
@@ -70,7 +72,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 for id in server_links {
                     if let Some(link) = self.links.remove(id) {
                         self.release(link, ctx);
-                        let _ = ctx.out.push_fmt(format_args!("{id},CLOSED\r\n"));
+                        let _ = ctx.out.compose().put(id).str(",CLOSED").line();
                     }
                 }
             }

@@ -17,13 +17,13 @@
 //! None of these settings is stored (the specification marks none "saved in NVS").
 
 use core::cell::RefCell;
-use core::fmt;
 use core::future::{ready, Future};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::str::FromStr;
 use core::task::{Context as TaskContext, Poll, Waker};
 
 use at_core::net::{nb, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
+use at_core::text::{Piece, Text};
 use at_core::time::earliest;
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
 use at_ssl::TlsStack;
@@ -391,12 +391,11 @@ fn round_to_ms(micros: i64) -> i64 {
 /// Lists servers as `,"<s1>","<s2>"...`.
 struct ServerList<'a>(&'a [heapless::String<HOST_MAX>]);
 
-impl fmt::Display for ServerList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Piece for ServerList<'_> {
+    fn put_into(self, text: &mut Text<'_>) {
         for server in self.0 {
-            write!(f, ",\"{server}\"")?;
+            text.str(",").quoted(server);
         }
-        Ok(())
     }
 }
 
@@ -412,7 +411,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         if self.sntp.enabled {
             line!(
                 ctx,
-                "+CIPSNTPCFG:1,{}{}",
+                "+CIPSNTPCFG:1,",
                 self.sntp.zone.shown(),
                 ServerList(&self.sntp.servers)
             );
@@ -490,13 +489,13 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let local = micros
             .div_euclid(MICROS_PER_SEC)
             .saturating_add(self.sntp.zone.seconds());
-        line!(ctx, "+CIPSNTPTIME:{}", Asctime(local));
+        line!(ctx, "+CIPSNTPTIME:", Asctime(local));
         Outcome::Ok
     }
 
     /// `AT+CIPSNTPINTV?`.
     pub(crate) fn sntp_intv_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
-        line!(ctx, "+CIPSNTPINTV:{}", self.sntp.interval_s);
+        line!(ctx, "+CIPSNTPINTV:", self.sntp.interval_s);
         Outcome::Ok
     }
 
@@ -537,6 +536,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
 
     /// Background work: starts due rounds, drives the one in progress, and prints
     /// `+TIME_UPDATED`.
+    // Out of line (code size): inlined into the main poll, it made the firmware 1 KB larger.
+    #[inline(never)]
     pub(crate) fn poll_sntp(&mut self, ctx: &mut Context<'_, P>) {
         self.announce_time_updated(ctx);
         if self.sntp.round.is_none() {
@@ -804,6 +805,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     }
 
     /// No server answered: try again later.
+    // Out of line (code size): every failed round ends here; a call is smaller than copies.
+    #[inline(never)]
     fn round_failed(&mut self, ctx: &mut Context<'_, P>) {
         self.sntp.round = None;
         self.sntp.failures = self.sntp.failures.saturating_add(1);
@@ -859,14 +862,15 @@ fn send_request<N: UdpFullStack>(
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
+    // The day of the era fits 32 bits: the rest takes no 64-bit division.
+    let doe = z.rem_euclid(146_097) as u32; // [0, 146096]
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
     let mp = (5 * doy + 2) / 153; // [0, 11], March first
     let day = doy - (153 * mp + 2) / 5 + 1; // [1, 31]
     let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
+    let year = i64::from(yoe) + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -879,10 +883,11 @@ const MONTHS: [&str; 12] = [
 /// 1970`.
 struct Asctime(i64);
 
-impl fmt::Display for Asctime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Piece for Asctime {
+    fn put_into(self, text: &mut Text<'_>) {
         let days = self.0.div_euclid(86_400);
-        let secs = self.0.rem_euclid(86_400);
+        // [0, 86399]: the time of day takes 32-bit arithmetic.
+        let secs = self.0.rem_euclid(86_400) as u32;
         let (year, month, day) = civil_from_days(days);
         // 1970-01-01 was a Thursday.
         let weekday = WEEKDAYS
@@ -893,13 +898,29 @@ impl fmt::Display for Asctime {
             .get(month.saturating_sub(1) as usize)
             .copied()
             .unwrap_or("???");
-        write!(
-            f,
-            "{weekday} {month}{day:3} {:02}:{:02}:{:02} {year}",
-            secs / 3_600,
-            secs % 3_600 / 60,
-            secs % 60
-        )
+        // `{day:3}`: right-aligned in three columns.
+        let pad = match day {
+            0..=9 => "  ",
+            10..=99 => " ",
+            _ => "",
+        };
+        text.str(weekday).str(" ").str(month).str(pad).u32(day);
+        text.str(" ").put(TwoDigits(secs / 3_600));
+        text.str(":").put(TwoDigits(secs % 3_600 / 60));
+        text.str(":").put(TwoDigits(secs % 60));
+        text.str(" ").i64(year);
+    }
+}
+
+/// A number below 100 as `{:02}` prints it: `07`.
+struct TwoDigits(u32);
+
+impl Piece for TwoDigits {
+    fn put_into(self, text: &mut Text<'_>) {
+        if self.0 < 10 {
+            text.str("0");
+        }
+        text.u32(self.0);
     }
 }
 
@@ -908,7 +929,33 @@ mod test {
     use super::*;
 
     fn asctime(secs: i64) -> String {
-        Asctime(secs).to_string()
+        let mut buf = [0u8; 64];
+        let mut text = Text::new(&mut buf);
+        text.put(Asctime(secs));
+        assert!(!text.overflowed());
+        String::from_utf8(text.as_bytes().to_vec()).unwrap()
+    }
+
+    /// What `Asctime` printed with `core::fmt`: the reference for the text it composes.
+    fn asctime_by_format(secs: i64) -> String {
+        let days = secs.div_euclid(86_400);
+        let secs = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        let weekday = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
+        let month = MONTHS[month as usize - 1];
+        format!(
+            "{weekday} {month}{day:3} {:02}:{:02}:{:02} {year}",
+            secs / 3_600,
+            secs % 3_600 / 60,
+            secs % 60
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn asctime_prints_as_the_format_did(secs in -(1i64 << 45)..(1i64 << 45)) {
+            proptest::prop_assert_eq!(asctime(secs), asctime_by_format(secs));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! point of their own, so the `APIP`/`APMAC` interfaces never exist.
 
 use at_core::net::{nb, JoinError, NetPlatform, Station};
+use at_core::text::{Piece, Text};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Form, Instant, Outcome};
 use at_ssl::TlsStack;
 
@@ -112,16 +113,12 @@ fn parse_mac(text: &[u8]) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(mac)
 }
 
+/// A MAC address, printed `aa:bb:cc:dd:ee:ff`.
 struct Mac([u8; 6]);
 
-impl core::fmt::Display for Mac {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let m = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            m[0], m[1], m[2], m[3], m[4], m[5]
-        )
+impl Piece for Mac {
+    fn put_into(self, text: &mut Text<'_>) {
+        text.mac(&self.0);
     }
 }
 
@@ -131,7 +128,7 @@ fn exec() -> Outcome {
 
 impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     pub(crate) fn wifi_mode_query(&mut self, ctx: &mut Context<'_, P>) -> Outcome {
-        line!(ctx, "+CWMODE:{}", self.wifi.mode);
+        line!(ctx, "+CWMODE:", self.wifi.mode);
         Outcome::Ok
     }
 
@@ -249,7 +246,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             Err(nb::Error::Other(e)) => e,
         };
         self.wifi.was_joined |= self.wifi.joined;
-        line!(ctx, "+CWJAP:{}", code as u8);
+        line!(ctx, "+CWJAP:", code as u8);
         exec()
     }
 
@@ -260,16 +257,17 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         };
         let pushed = ctx
             .out
-            .push(b"+CWJAP:\"")
-            .and_then(|()| ctx.out.push(&ap.ssid))
-            .and_then(|()| {
-                ctx.out.push_fmt(format_args!(
-                    "\",\"{}\",{},{},0,1,3,0,1\r\n",
-                    Mac(ap.bssid),
-                    ap.channel,
-                    ap.rssi
-                ))
-            });
+            .compose()
+            .str("+CWJAP:\"")
+            .bytes(&ap.ssid)
+            .str("\",\"")
+            .put(Mac(ap.bssid))
+            .str("\",")
+            .put(ap.channel)
+            .str(",")
+            .put(ap.rssi)
+            .str(",0,1,3,0,1")
+            .line();
         if pushed.is_err() {
             return exec();
         }
@@ -299,18 +297,23 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             let cipher = if ap.encryption == 0 { 0 } else { 4 };
             let pushed = ctx
                 .out
-                .push_fmt(format_args!("+CWLAP:({},\"", ap.encryption))
-                .and_then(|()| ctx.out.push(&ap.ssid))
-                .and_then(|()| {
-                    ctx.out.push_fmt(format_args!(
-                        "\",{},\"{}\",{},0,0,{},{},7,0)\r\n",
-                        ap.rssi,
-                        Mac(ap.bssid),
-                        ap.channel,
-                        cipher,
-                        cipher
-                    ))
-                });
+                .compose()
+                .str("+CWLAP:(")
+                .put(ap.encryption)
+                .str(",\"")
+                .bytes(&ap.ssid)
+                .str("\",")
+                .put(ap.rssi)
+                .str(",\"")
+                .put(Mac(ap.bssid))
+                .str("\",")
+                .put(ap.channel)
+                .str(",0,0,")
+                .put(cipher)
+                .str(",")
+                .put(cipher)
+                .str(",7,0)")
+                .line();
             if pushed.is_err() {
                 return exec();
             }
@@ -329,9 +332,13 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         };
         let pushed = ctx
             .out
-            .push_fmt(format_args!("+CWSTATE:{state},\""))
-            .and_then(|()| ctx.out.push(&self.wifi.ssid))
-            .and_then(|()| ctx.out.push(b"\"\r\n"));
+            .compose()
+            .str("+CWSTATE:")
+            .put(state)
+            .str(",\"")
+            .bytes(&self.wifi.ssid)
+            .str("\"")
+            .line();
         if pushed.is_err() {
             return exec();
         }
@@ -349,15 +356,15 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 (zero, zero, zero)
             }
         };
-        line!(ctx, "+CIPSTA:ip:\"{}\"", ip);
-        line!(ctx, "+CIPSTA:gateway:\"{}\"", gw);
-        line!(ctx, "+CIPSTA:netmask:\"{}\"", mask);
+        line!(ctx, "+CIPSTA:ip:\"", ip, "\"");
+        line!(ctx, "+CIPSTA:gateway:\"", gw, "\"");
+        line!(ctx, "+CIPSTA:netmask:\"", mask, "\"");
         if self.ipv6 && v4.is_some() {
             if let Some(ll) = ll {
-                line!(ctx, "+CIPSTA:ip6ll:\"{}\"", ll);
+                line!(ctx, "+CIPSTA:ip6ll:\"", ll, "\"");
             }
             if let Some(gl) = gl {
-                line!(ctx, "+CIPSTA:ip6gl:\"{}\"", gl);
+                line!(ctx, "+CIPSTA:ip6gl:\"", gl, "\"");
             }
         }
         Outcome::Ok
@@ -375,16 +382,16 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             station.mac(),
         );
         let ip = v4.map(|c| c.ip).unwrap_or(core::net::Ipv4Addr::UNSPECIFIED);
-        line!(ctx, "+CIFSR:STAIP,\"{}\"", ip);
+        line!(ctx, "+CIFSR:STAIP,\"", ip, "\"");
         if self.ipv6 && v4.is_some() {
             if let Some(ll) = ll {
-                line!(ctx, "+CIFSR:STAIP6LL,\"{}\"", ll);
+                line!(ctx, "+CIFSR:STAIP6LL,\"", ll, "\"");
             }
             if let Some(gl) = gl {
-                line!(ctx, "+CIFSR:STAIP6GL,\"{}\"", gl);
+                line!(ctx, "+CIFSR:STAIP6GL,\"", gl, "\"");
             }
         }
-        line!(ctx, "+CIFSR:STAMAC,\"{}\"", Mac(mac));
+        line!(ctx, "+CIFSR:STAMAC,\"", Mac(mac), "\"");
         Outcome::Ok
     }
 
