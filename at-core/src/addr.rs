@@ -6,36 +6,37 @@
 //! (four decimal octets of at most 255, no leading zeros, nothing else; a test checks
 //! the two agree), and everything else, IPv6 included, goes to `core::net`'s parser.
 
-use core::net::{IpAddr, Ipv4Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
 
 /// A dotted-quad IPv4 literal, or `None` when `text` is anything else.
 pub fn ipv4_literal(text: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut rest = text;
-    for (i, octet) in octets.iter_mut().enumerate() {
-        if i > 0 {
-            rest = rest.strip_prefix(b".")?;
+    let mut octet = 0;
+    // The current octet's value and digit count.
+    let mut value: u16 = 0;
+    let mut digits = 0;
+    for &b in text {
+        if b == b'.' && digits > 0 && octet < 3 {
+            octets[octet] = u8::try_from(value).ok()?;
+            octet += 1;
+            value = 0;
+            digits = 0;
+            continue;
         }
-        let mut value = u16::from(digit(rest.first())?);
-        let mut len = 1;
-        // Up to three digits; a leading zero stands alone.
-        if value != 0 {
-            while len < 3 {
-                let Some(d) = digit(rest.get(len)) else { break };
-                value = value * 10 + u16::from(d);
-                len += 1;
-            }
+        let d = b.wrapping_sub(b'0');
+        // A digit; at most three, and no leading zero.
+        if d > 9 || digits == 3 || (digits == 1 && value == 0) {
+            return None;
         }
-        *octet = u8::try_from(value).ok()?;
-        rest = &rest[len..];
+        value = value * 10 + u16::from(d);
+        digits += 1;
     }
-    rest.is_empty().then_some(Ipv4Addr::from(octets))
-}
-
-fn digit(b: Option<&u8>) -> Option<u8> {
-    let d = b?.wrapping_sub(b'0');
-    (d < 10).then_some(d)
+    if octet != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// An IPv4 or IPv6 address literal, as `core::net::IpAddr` parses it; `None` when `text`
@@ -44,8 +45,10 @@ pub fn ip_literal(text: &[u8]) -> Option<IpAddr> {
     if let Some(v4) = ipv4_literal(text) {
         return Some(IpAddr::V4(v4));
     }
+    // `core::net` tries IPv4 first too, and the dotted-quad reader above accepts
+    // exactly what it does: only IPv6 is left.
     let text = core::str::from_utf8(text).ok()?;
-    IpAddr::from_str(text).ok()
+    Ipv6Addr::from_str(text).ok().map(IpAddr::V6)
 }
 
 #[cfg(test)]

@@ -11,9 +11,6 @@
 //! first as the specification's formats show. Only `AT+CIPSSLCCONF` is kept in the
 //! settings store (with `AT+SYSSTORE=1`), as the specification says.
 
-use core::net::IpAddr;
-use core::str::FromStr;
-
 use at_core::link::MAX_LINKS;
 use at_core::text::{Piece, Text};
 use at_core::{ArgError, Args, CommandInfo, Context, ErrCode, Form, Forms, Outcome, Platform};
@@ -206,7 +203,7 @@ impl SslSettings {
         };
         let sni = if !s.sni.is_empty() {
             Some(s.sni.as_str())
-        } else if IpAddr::from_str(host).is_ok() {
+        } else if at_core::addr::ip_literal(host.as_bytes()).is_some() {
             None
         } else {
             Some(host)

@@ -3,7 +3,6 @@
 //! with `AT+CIPSEND`/`AT+CIPSENDEX` (including entering transparent mode).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use core::str::FromStr;
 
 use at_core::data::DataRequest;
 use at_core::link::{Link, LinkState, LinkType, Socket, Transport, UdpMode, MAX_LINKS};
@@ -210,7 +209,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let mut start = Start {
             id,
             ty,
-            host: heapless::Vec::from_slice(host).unwrap_or_default(),
+            host: heapless::Vec::new(),
             port,
             keepalive: None,
             local_ip: None,
@@ -226,6 +225,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     _ => CONNECT_TIMEOUT_MS,
                 }),
         };
+        // At most HOST_MAX bytes: checked above.
+        let _ = start.host.extend_from_slice(host);
         let local_ip_index;
         match ty.transport {
             Transport::Tcp | Transport::Ssl => {
@@ -706,16 +707,18 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         }
         match (host, port, link.ty.transport) {
             (None, None, _) => {}
-            (Some(host), Some(port), Transport::Udp) => match IpAddr::from_str(host) {
-                Ok(ip) => link.remote = SocketAddr::new(ip, port as u16),
-                Err(_) if host.is_empty() => return Err(ArgError::Invalid(base as u8 + 1).into()),
-                Err(_) => {
-                    let name = heapless::String::try_from(host).unwrap_or_default();
-                    self.send_link = id;
-                    self.send_blocked_since = None;
-                    return Ok((id, len, Some((name, port as u16))));
+            (Some(host), Some(port), Transport::Udp) => {
+                match at_core::addr::ip_literal(host.as_bytes()) {
+                    Some(ip) => link.remote = SocketAddr::new(ip, port as u16),
+                    None if host.is_empty() => return Err(ArgError::Invalid(base as u8 + 1).into()),
+                    None => {
+                        let name = heapless::String::try_from(host).unwrap_or_default();
+                        self.send_link = id;
+                        self.send_blocked_since = None;
+                        return Ok((id, len, Some((name, port as u16))));
+                    }
                 }
-            },
+            }
             _ => {
                 diag!("a remote host and port go with UDP links only, both or neither");
                 return Err(exec());

@@ -8,7 +8,6 @@
 //! allocation-free `dns-protocol` crate.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use core::str::FromStr;
 
 use at_core::net::{nb, AddrType, Dns, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
@@ -170,7 +169,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 let Some(text) = arg!(args.opt_text(i, 46)) else {
                     continue;
                 };
-                let Ok(ip) = IpAddr::from_str(text) else {
+                let Some(ip) = at_core::addr::ip_literal(text.as_bytes()) else {
                     return ArgError::Invalid(i as u8).into();
                 };
                 if servers.contains(&ip) {

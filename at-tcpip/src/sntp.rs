@@ -19,7 +19,6 @@
 use core::cell::RefCell;
 use core::future::{ready, Future};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use core::str::FromStr;
 use core::task::{Context as TaskContext, Poll, Waker};
 
 use at_core::net::{nb, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
@@ -603,9 +602,9 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                         self.round_failed(ctx);
                         return;
                     };
-                    let ip = match IpAddr::from_str(&name) {
-                        Ok(ip) => Ok(ip),
-                        Err(_) => self.resolve(ctx, &name, Pref::PreferV4),
+                    let ip = match at_core::addr::ip_literal(name.as_bytes()) {
+                        Some(ip) => Ok(ip),
+                        None => self.resolve(ctx, &name, Pref::PreferV4),
                     };
                     match ip {
                         Ok(ip) => {
