@@ -58,7 +58,7 @@ impl Basic {
 
     /// The index of the basic command called `name`.
     pub fn find_name(name: &[u8]) -> Option<usize> {
-        TABLE.iter().position(|c| c.name.as_bytes() == name)
+        crate::command::find_in(&TABLE, name)
     }
 }
 

@@ -56,6 +56,13 @@ impl BitOr for Forms {
     }
 }
 
+/// The index of the entry called `name` in `table`: the lookup of
+/// [`CommandSet::find`] for a command set with a static table. Every command line looks
+/// its name up, so it compares the length and the last byte before the whole name.
+pub fn find_in(table: &[CommandInfo], name: &[u8]) -> Option<usize> {
+    table.iter().position(|c| c.name.as_bytes() == name)
+}
+
 /// A command's name and supported forms, listed by `AT+CMD?`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandInfo {

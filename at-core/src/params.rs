@@ -173,18 +173,12 @@ impl<'a> Args<'a> {
 
     /// An optional name (see [`Args::name`]).
     pub fn opt_name(&self, i: usize, max_len: usize) -> Result<Option<&'a str>, ArgError> {
-        let Some(name) = self.opt_bytes(i, max_len)? else {
-            return Ok(None);
-        };
-        for &b in name {
-            if !(b' '..=b'~').contains(&b) || b == b'"' {
-                return Err(ArgError::Invalid(idx(i)));
-            }
+        let name = self.opt_text(i, max_len)?;
+        let printable = |b: u8| (b' '..=b'~').contains(&b) && b != b'"';
+        match name {
+            Some(n) if !n.bytes().all(printable) => Err(ArgError::Invalid(idx(i))),
+            other => Ok(other),
         }
-        // Printable ASCII is UTF-8.
-        core::str::from_utf8(name)
-            .map(Some)
-            .map_err(|_| ArgError::Invalid(idx(i)))
     }
 
     /// An optional UTF-8 string of at most `max_len` bytes.

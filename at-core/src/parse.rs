@@ -111,8 +111,9 @@ pub fn parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
 /// Where the closing quote of a string that starts right after its opening quote is,
 /// and whether the string holds escapes: `None` when it is unterminated.
 fn closing_quote(body: &[u8]) -> Option<(usize, bool)> {
-    // The common case, a string without backslashes, takes one `memchr2`.
-    let first = memchr::memchr2(b'"', b'\\', body)?;
+    // The common case: a string without backslashes, in one pass (a plain loop: on the
+    // firmware, memchr's word-at-a-time code inlined here costs 220 bytes).
+    let first = body.iter().position(|&b| b == b'"' || b == b'\\')?;
     if body[first] == b'"' {
         return Some((first, false));
     }

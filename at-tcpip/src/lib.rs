@@ -33,6 +33,7 @@ mod server;
 mod sntp;
 mod wifi;
 
+use at_core::command::find_in;
 use at_core::link::{LinkTable, MAX_LINKS};
 use at_core::net::{NetPlatform, TcpClientStack, UdpClientStack};
 use at_core::time::earliest;
@@ -441,6 +442,10 @@ pub(crate) use arg;
 impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
     fn len(&self) -> usize {
         TABLE.len() + SSL_COMMANDS.len()
+    }
+
+    fn find(&self, name: &[u8]) -> Option<usize> {
+        find_in(&TABLE, name).or_else(|| Some(TABLE.len() + find_in(&SSL_COMMANDS, name)?))
     }
 
     fn info(&self, index: usize) -> Option<&'static CommandInfo> {
