@@ -763,6 +763,12 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                 }
                 Err(code) => {
                     diag!("transparent send failed: {:?}", code);
+                    if t.leaving {
+                        // No link to take the data (it dropped and is not back): the
+                        // escape still hands the port back; the data is lost with it.
+                        diag!("{} bytes dropped on leaving", self.data_len);
+                        self.data_len = 0;
+                    }
                     t.blocked = true;
                     break;
                 }

@@ -511,3 +511,32 @@ fn transparent_udp_sends_one_datagram_per_512_byte_block() {
     let (_, _, n) = h.platform.net.udp_take_sent(&mut buf).unwrap();
     assert_eq!(&buf[..n], &data[1024..]);
 }
+
+#[test]
+fn the_escape_leaves_even_when_data_waits_for_a_link_that_is_down() {
+    // Found by fuzzing (data_mode): data typed while the link is down waits for the
+    // reconnection; `+++` must still hand the port back to commands (the waiting data,
+    // which no link can take, is dropped), not leave the module deaf to the host.
+    let (mut h, peer) = transparent();
+    h.platform.net.unlisten(addr(SERVER));
+    h.platform.net.peer_reset(peer);
+    assert_eq!(h.poll(), b"");
+    h.send(b"typed while down");
+    h.advance(100);
+    assert_eq!(received(&h, peer), b"", "nothing to send it on");
+    assert_eq!(h.send(b"+++"), b"");
+    h.advance(30);
+    assert!(!h.engine.in_data_mode(), "the escape left transparent mode");
+    assert_eq!(h.send(b"AT\r\n"), b"\r\nOK\r\n");
+    // The link comes back only when asked, and the dropped bytes stay dropped.
+    h.platform.net.listen(addr(SERVER)).unwrap();
+    assert_eq!(
+        h.send(b"AT+CIPSTART=\"TCP\",\"192.168.4.10\",80\r\n"),
+        b"CONNECT\r\n\r\nOK\r\n"
+    );
+    let again = h.platform.net.accepted(addr(SERVER)).expect("connected");
+    assert_eq!(h.send(b"AT+CIPSEND\r\n"), b"\r\nOK\r\n\r\n>");
+    h.send(b"fresh");
+    h.advance(30);
+    assert_eq!(received(&h, again), b"fresh");
+}
