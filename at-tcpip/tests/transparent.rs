@@ -514,9 +514,10 @@ fn transparent_udp_sends_one_datagram_per_512_byte_block() {
 
 #[test]
 fn the_escape_leaves_even_when_data_waits_for_a_link_that_is_down() {
-    // Found by fuzzing (data_mode): data typed while the link is down waits for the
-    // reconnection; `+++` must still hand the port back to commands (the waiting data,
-    // which no link can take, is dropped), not leave the module deaf to the host.
+    // Found while investigating a data_mode fuzz failure: data typed while the link is
+    // down waits for the reconnection; `+++` must still hand the port back to commands
+    // (the waiting data, which no link can take, is dropped), not leave the module deaf
+    // to the host.
     let (mut h, peer) = transparent();
     h.platform.net.unlisten(addr(SERVER));
     h.platform.net.peer_reset(peer);
