@@ -1,13 +1,13 @@
 //! (c) The whole engine on SimPlatform: the fuzzer chooses serial chunks, commands,
-//! TCP, SSL and UDP links, CIPSEND data phases, socket events (peer data, datagrams,
+//! TCP, SSL and UDP links, CIPSEND and CIPSENDL data phases, socket events (peer data, datagrams,
 //! close, reset, a zero send window, injected failures), receive modes, time and how
 //! many bytes the host reads per poll.
 //!
 //! Invariants: no panic; every byte written to the host belongs to a whole known item
 //! (lines, the prompt, `+IPD` frames with their declared lengths); what the host received
 //! on a TCP or SSL link (`+IPD` data, `+CIPRECVDATA` answers) is a prefix of what its
-//! peer sent; what each peer received is exactly the payload the host sent in CIPSEND
-//! data phases that ended in `SEND OK` (a prefix when one ended in `SEND FAIL`); on a UDP
+//! peer sent; what each peer received is exactly the payload the host sent in data
+//! phases that ended in `SEND OK` (a prefix when one ended otherwise); on a UDP
 //! link each `+IPD` is one whole datagram that arrived, in order (drops allowed), and the
 //! remote receives exactly the confirmed payloads as datagrams; the sockets the engine
 //! holds (links, server, resolver) are exactly the stack's open ones after every step;
@@ -32,22 +32,54 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Arbitrary, Debug)]
 enum Step {
     Serial(Vec<u8>),
-    Start { id: u8, second: bool, ssl: bool },
-    StartUdp { id: u8, mode: u8 },
-    Datagram { id: u8, bytes: Vec<u8> },
-    Close { id: u8 },
-    Send { id: u8, payload: Vec<u8> },
-    PeerData { id: u8, bytes: Vec<u8> },
-    PeerClose { id: u8 },
-    PeerReset { id: u8 },
-    Window { id: u8, n: u8 },
+    Start {
+        id: u8,
+        second: bool,
+        ssl: bool,
+    },
+    StartUdp {
+        id: u8,
+        mode: u8,
+    },
+    Datagram {
+        id: u8,
+        bytes: Vec<u8>,
+    },
+    Close {
+        id: u8,
+    },
+    /// `AT+CIPSEND`, or with `long` `AT+CIPSENDL` (streamed, with progress reports).
+    Send {
+        id: u8,
+        long: bool,
+        payload: Vec<u8>,
+    },
+    PeerData {
+        id: u8,
+        bytes: Vec<u8>,
+    },
+    PeerClose {
+        id: u8,
+    },
+    PeerReset {
+        id: u8,
+    },
+    Window {
+        id: u8,
+        n: u8,
+    },
     Fail(SimOp),
     Advance(u16),
     Budget(u8),
     Passive(bool),
-    RecvData { id: u8, len: u16 },
+    RecvData {
+        id: u8,
+        len: u16,
+    },
     Server(bool),
-    Client { port_server: bool },
+    Client {
+        port_server: bool,
+    },
 }
 
 /// A UDP link's side of the harness.
@@ -319,7 +351,12 @@ const FINAL: &[&[u8]] = &[
     b"\r\nSEND OK\r\n",
     b"\r\nSEND FAIL\r\n",
 ];
-const SENT: &[&[u8]] = &[b"\r\nSEND OK\r\n", b"\r\nSEND FAIL\r\n"];
+/// How a data phase ends (`SEND CANCELLED`: a `+++` inside `AT+CIPSENDL` data).
+const SENT: &[&[u8]] = &[
+    b"\r\nSEND OK\r\n",
+    b"\r\nSEND FAIL\r\n",
+    b"\r\nSEND CANCELLED\r\n",
+];
 const PROMPT: &[u8] = b"\r\nOK\r\n\r\n>";
 
 fn id_of(id: u8) -> usize {
@@ -440,7 +477,11 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                     }
                 }
             }
-            Step::Send { id, mut payload } => {
+            Step::Send {
+                id,
+                long,
+                mut payload,
+            } => {
                 let id = id_of(id);
                 payload.truncate(3000);
                 // A link whose peer closed or reset is gone on the engine's side, and its id
@@ -449,7 +490,14 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 if payload.is_empty() || world.links[id].as_ref().is_none_or(|l| l.ended) {
                     continue;
                 }
-                let s = world.line(format!("AT+CIPSEND={id},{}\r\n", payload.len()).as_bytes());
+                // CIPSENDL on UDP sends a datagram per block as the data arrives: its
+                // datagram boundaries are not the host's to predict.
+                if long && world.links[id].as_ref().is_some_and(|l| l.udp.is_some()) {
+                    continue;
+                }
+                let command = if long { "CIPSENDL" } else { "CIPSEND" };
+                let line = format!("AT+{command}={id},{}\r\n", payload.len());
+                let s = world.line(line.as_bytes());
                 world.wait_for(s, FINAL, 100);
                 if !world.seen(s, &[PROMPT]) && !world.h.engine.in_data_mode() {
                     continue;
