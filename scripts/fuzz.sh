@@ -4,6 +4,7 @@
 #   ./scripts/fuzz.sh            the CI step: a fixed number of runs per target from a
 #                                fixed seed, so a run that passes here passes in CI
 #   ./scripts/fuzz.sh SECONDS    a time-boxed run of every target (e.g. 3600)
+#   ./scripts/fuzz.sh SECONDS TARGET...   the same for the named targets only
 #
 # New inputs go to a scratch corpus (target/fuzz-corpus/<t>), seeded from fuzz/corpus/<t>;
 # crashes land in fuzz/artifacts/<t>/ and fail the script.
@@ -14,9 +15,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 # target:runs for the deterministic CI step (about 10-20 s each on 2 cores).
 targets=(parser:200000 commands:40000 engine_net:30000 data_mode:30000 engine_bytes:60000)
+only=("${@:2}")
 for entry in "${targets[@]}"; do
     t="${entry%%:*}"
     runs="${entry##*:}"
+    if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " == *" $t "* ]]; then
+        continue
+    fi
     if [ $# -gt 0 ]; then
         limit=(-max_total_time="$1")
         scratch="../target/fuzz-corpus/$t"
