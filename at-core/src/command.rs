@@ -156,11 +156,7 @@ impl dyn Sink + '_ {
     /// [`compose`](Sink::compose) does not; it is not part of the trait, so a firmware
     /// that never calls it carries none of the formatting machinery.
     pub fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
-        let mut text = self.compose();
-        if fmt::write(&mut text, args).is_err() {
-            return Err(QueueFull);
-        }
-        text.commit()
+        self.compose().commit_fmt(args)
     }
 }
 

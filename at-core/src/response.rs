@@ -173,11 +173,7 @@ impl<const N: usize> OutQueue<N> {
 
     /// Appends formatted text, or nothing: `out.push_fmt(format_args!("+X:{}\r\n", v))`.
     pub fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), QueueFull> {
-        let mut text = self.compose();
-        if fmt::write(&mut text, args).is_err() {
-            return Err(QueueFull);
-        }
-        text.commit()
+        self.compose().commit_fmt(args)
     }
 
     /// Starts a message in the free space after the pending bytes, composed without

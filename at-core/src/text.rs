@@ -278,6 +278,18 @@ impl core::fmt::Write for Text<'_> {
     }
 }
 
+impl Text<'_> {
+    /// Appends `args` formatted by `core::fmt` and [`commit`](Self::commit)s: all of it or
+    /// nothing. The one place that links the formatting machinery (for
+    /// `push_fmt` and vendor code).
+    pub fn commit_fmt(mut self, args: core::fmt::Arguments<'_>) -> Result<(), QueueFull> {
+        if core::fmt::write(&mut self, args).is_err() {
+            return Err(QueueFull);
+        }
+        self.commit()
+    }
+}
+
 /// `n / 10_000` and `n % 10_000` with 32-bit divisions: long division of `n`'s four
 /// 16-bit groups (each step divides less than `10_000 << 16`, which fits 32 bits).
 fn div_rem_10k(n: u64) -> (u64, u32) {
