@@ -241,40 +241,55 @@ fn main() {
     let bytes: u64 = if quick { 10_000_000 } else { 100_000_000 };
     if at_bench::e2e::modem_path().exists() {
         eprintln!("end to end ({bytes} bytes)");
-        let tp = at_bench::e2e::throughput(bytes);
+        let rounds = 9;
+        let tp = at_bench::e2e::throughput(bytes, rounds);
         let (median, p99, n) = at_bench::e2e::at_latency(2000);
         let mb = |v: f64| v / 1e6;
         let _ = writeln!(
             md,
-            "\n## End to end (release at-modem, loopback, {} MB)\n",
+            "\n## End to end (release at-modem, loopback, {} MB per run, {rounds} paired rounds)\n",
             bytes / 1_000_000
         );
         let _ = writeln!(
             md,
-            "| direction | at-modem MB/s | plain relay MB/s | ratio |\n|---|---:|---:|---:|"
+            "| direction | at-modem MB/s (median) | plain relay MB/s (median) | ratio: median of rounds | ratio: rounds |\n|---|---:|---:|---:|---:|"
         );
-        let _ = writeln!(
-            md,
-            "| host -> network, transparent mode | {:.0} | {:.0} | {:.0}% |",
-            mb(tp.modem_tx),
-            mb(tp.relay_tx),
-            100.0 * tp.modem_tx / tp.relay_tx
-        );
-        let _ = writeln!(
-            md,
-            "| network -> host, active `+IPD` | {:.0} | {:.0} | {:.0}% |",
-            mb(tp.modem_rx),
-            mb(tp.relay_rx),
-            100.0 * tp.modem_rx / tp.relay_rx
-        );
+        let mut jdirs = Vec::new();
+        for (what, key, p) in [
+            ("host -> network, transparent mode", "tx", &tp.tx),
+            ("network -> host, active `+IPD`", "rx", &tp.rx),
+        ] {
+            let (lo, hi) = p.ratio_range();
+            let _ = writeln!(
+                md,
+                "| {what} | {:.0} | {:.0} | {:.0}% | {:.0}-{:.0}% |",
+                mb(p.median_modem()),
+                mb(p.median_relay()),
+                100.0 * p.median_ratio(),
+                100.0 * lo,
+                100.0 * hi
+            );
+            let list = |v: &[f64]| {
+                v.iter()
+                    .map(|x| format!("{x:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            jdirs.push(format!(
+                "\"{key}\": {{\"modem\": [{}], \"relay\": [{}], \"median_ratio\": {:.3}}}",
+                list(&p.modem),
+                list(&p.relay),
+                p.median_ratio()
+            ));
+        }
         let _ = writeln!(
             md,
             "\n`AT` round trip on a pty ({n} samples): median {median:.0} us, p99 {p99:.0} us."
         );
         let _ = writeln!(
             json,
-            "  \"end_to_end\": {{\"bytes\": {bytes}, \"modem_tx\": {:.0}, \"relay_tx\": {:.0}, \"modem_rx\": {:.0}, \"relay_rx\": {:.0}, \"at_latency_us\": {{\"median\": {median:.1}, \"p99\": {p99:.1}, \"samples\": {n}}}}},",
-            tp.modem_tx, tp.relay_tx, tp.modem_rx, tp.relay_rx
+            "  \"end_to_end\": {{\"bytes\": {bytes}, \"rounds\": {rounds}, {}, \"at_latency_us\": {{\"median\": {median:.1}, \"p99\": {p99:.1}, \"samples\": {n}}}}},",
+            jdirs.join(", ")
         );
     } else {
         let _ = writeln!(
