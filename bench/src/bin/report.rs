@@ -61,6 +61,7 @@ struct CodeSize {
     target: &'static str,
     linked_text: Option<u64>,
     object_text: Option<u64>,
+    object: Option<PathBuf>,
 }
 
 fn text_of(path: &Path) -> Option<u64> {
@@ -126,7 +127,8 @@ fn code_size(target: &'static str, nightly: bool) -> CodeSize {
     // The LTO object (all of the engine, before linking against compiler_builtins).
     run(&["--", "--emit=obj"]);
     let deps = size_dir.join(target).join("release/deps");
-    let object_text = newest(&deps, "firmware-", ".o").and_then(|p| text_of(&p));
+    let object = newest(&deps, "firmware-", ".o");
+    let object_text = object.as_deref().and_then(text_of);
     // The linked image (thumbv7em only: no C-SKY linker here).
     let linked_text = if nightly {
         None
@@ -138,7 +140,27 @@ fn code_size(target: &'static str, nightly: bool) -> CodeSize {
         target,
         linked_text,
         object_text,
+        object,
     }
+}
+
+/// The branch and call census of the CK804 object, with the nightly toolchain's
+/// `llvm-objdump` (component `llvm-tools`; the system's has no C-SKY).
+fn csky_census(object: &Path) -> Option<at_bench::csky::BranchCensus> {
+    let sysroot = sh("rustc +nightly --print sysroot");
+    let host = sh("rustc +nightly -vV | sed -n 's/^host: //p'");
+    let objdump = Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host.trim())
+        .join("bin/llvm-objdump");
+    let out = Command::new(objdump)
+        .args(["-d", "--mcpu=ck804ef"])
+        .arg(object)
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        at_bench::csky::BranchCensus::of_disassembly(&String::from_utf8_lossy(&out.stdout))
+    })
 }
 
 fn main() {
@@ -339,7 +361,31 @@ fn main() {
             s.object_text.map_or("null".into(), |v| v.to_string())
         ));
     }
-    let _ = writeln!(json, "  \"code_size\": [\n{}\n  ]\n}}", jsizes.join(",\n"));
+    let census = sizes[1].object.as_deref().and_then(csky_census);
+    if let Some(c) = census {
+        let _ = writeln!(
+            md,
+            "\nCK804 object: {} of {} 32-bit branches (`br32`/`bt32`/`bf32`) are within the \
+             16-bit forms' reach and {} calls load {} constant-pool slots (`jsri`): about {} \
+             bytes that a relaxing assembler and `bsr32` calls would save.",
+            c.within_16bit_reach,
+            c.branches_32,
+            c.pool_calls,
+            c.pool_slots,
+            c.savable_bytes()
+        );
+    }
+    let census_json = census.map_or("null".into(), |c| {
+        format!(
+            "{{\"branches_32\": {}, \"within_16bit_reach\": {}, \"pool_calls\": {}, \"pool_slots\": {}, \"savable_bytes\": {}}}",
+            c.branches_32, c.within_16bit_reach, c.pool_calls, c.pool_slots, c.savable_bytes()
+        )
+    });
+    let _ = writeln!(
+        json,
+        "  \"code_size\": [\n{}\n  ],\n  \"ck804_branch_census\": {census_json}\n}}",
+        jsizes.join(",\n")
+    );
 
     std::fs::write(out_dir.join("results.md"), &md).expect("write results.md");
     std::fs::write(out_dir.join("results.json"), &json).expect("write results.json");
