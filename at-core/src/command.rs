@@ -57,8 +57,10 @@ impl BitOr for Forms {
 }
 
 /// The index of the entry called `name` in `table`: the lookup of
-/// [`CommandSet::find`] for a command set with a static table. Every command line looks
-/// its name up, so it compares the length and the last byte before the whole name.
+/// [`CommandSet::find`] for a command set with a static table: a linear scan with slice
+/// equality (length first, then the bytes). Checking the last byte before the bytes
+/// saved 18 instructions on `AT+CIPSTART` but cost 68 bytes of firmware, so it is not
+/// done.
 pub fn find_in(table: &[CommandInfo], name: &[u8]) -> Option<usize> {
     table.iter().position(|c| c.name.as_bytes() == name)
 }
