@@ -382,7 +382,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                 if Some(from) != server.map(|s| SocketAddr::new(s, 53)) {
                     continue;
                 }
-                match answer(&buf[..n], l.id, l.aaaa) {
+                match answer(&mut buf[..n], l.id, l.aaaa) {
                     Answer::Found(ip) => {
                         self.cancel_lookup(ctx);
                         return Ok(ip);
@@ -458,18 +458,25 @@ enum Answer {
     ServerFailed,
 }
 
-fn answer(bytes: &[u8], id: u16, aaaa: bool) -> Answer {
+/// Answer records read from one response; the first address among them is the answer.
+const ANSWERS_READ: u16 = 16;
+
+/// What `bytes`, a response, says about query `id`. Only the question and answer
+/// sections matter, and dns-protocol refuses a message whose sections hold more records
+/// than the arrays it is given; so the header's counts are cut first (the header is
+/// 12 bytes: the ID, the flags, then the question, answer, authority and additional
+/// counts): the authority and additional sections (name servers, glue) are not read,
+/// and a long answer is read up to its first [`ANSWERS_READ`] records. (The record
+/// arrays are also what this function's stack frame is made of.)
+fn answer(bytes: &mut [u8], id: u16, aaaa: bool) -> Answer {
+    if let Some(counts) = bytes.get_mut(6..12) {
+        let read = u16::from_be_bytes([counts[0], counts[1]]).min(ANSWERS_READ);
+        let [hi, lo] = read.to_be_bytes();
+        counts.copy_from_slice(&[hi, lo, 0, 0, 0, 0]);
+    }
     let mut questions = [Question::default(); 4];
-    let mut answers = [ResourceRecord::default(); 16];
-    let mut authorities = [ResourceRecord::default(); 8];
-    let mut additional = [ResourceRecord::default(); 8];
-    let Ok(message) = Message::read(
-        bytes,
-        &mut questions,
-        &mut answers,
-        &mut authorities,
-        &mut additional,
-    ) else {
+    let mut answers = [ResourceRecord::default(); ANSWERS_READ as usize];
+    let Ok(message) = Message::read(bytes, &mut questions, &mut answers, &mut [], &mut []) else {
         return Answer::Unrelated;
     };
     if message.id() != id {

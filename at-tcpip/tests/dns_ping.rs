@@ -26,6 +26,7 @@ const BUSY: &str = "ERR CODE:0x010b0000\r\n\r\nbusy p...\r\n";
 
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
+const TYPE_NS: u16 = 2;
 const TYPE_SOA: u16 = 6;
 const TYPE_AAAA: u16 = 28;
 const RCODE_SERVFAIL: u8 = 2;
@@ -570,6 +571,62 @@ fn an_answer_behind_a_cname_is_found() {
     let cname = (TYPE_CNAME, name_bytes("host.test"));
     answer(&mut h, &q, &response(&q, 0, &[cname, a("10.9.8.8")]));
     assert_eq!(h.poll(), domain_ok("10.9.8.8"));
+}
+
+/// `response` with `ns` name-server records in the authority section and as many glue
+/// addresses in the additional section, as authoritative servers and some recursive
+/// ones write them.
+fn response_with_referral(q: &Query, answers: &[(u16, Vec<u8>)], ns: u16) -> Vec<u8> {
+    let mut v = response(q, 0, answers);
+    v[8..10].copy_from_slice(&ns.to_be_bytes());
+    v[10..12].copy_from_slice(&ns.to_be_bytes());
+    for i in 0..ns {
+        v.extend(name_bytes("test"));
+        v.extend_from_slice(&TYPE_NS.to_be_bytes());
+        v.extend_from_slice(&1u16.to_be_bytes());
+        v.extend_from_slice(&3600u32.to_be_bytes());
+        let host = name_bytes(&format!("ns{i}.test"));
+        v.extend_from_slice(&(host.len() as u16).to_be_bytes());
+        v.extend(host);
+    }
+    for i in 0..ns {
+        v.extend(name_bytes(&format!("ns{i}.test")));
+        v.extend_from_slice(&TYPE_A.to_be_bytes());
+        v.extend_from_slice(&1u16.to_be_bytes());
+        v.extend_from_slice(&3600u32.to_be_bytes());
+        v.extend_from_slice(&4u16.to_be_bytes());
+        v.extend_from_slice(&[192, 0, 2, i as u8]);
+    }
+    v
+}
+
+#[test]
+fn an_answer_is_found_whatever_the_authority_and_additional_sections_hold() {
+    let mut h = joined_manual();
+    for ns in [0, 1, 9] {
+        expect(&mut h, "AT+CIPDOMAIN=\"host.test\"", "");
+        let q = expect_query(&mut h, DNS1, "host.test", TYPE_A);
+        let datagram = response_with_referral(&q, &[a("10.9.8.7")], ns);
+        assert!(
+            datagram.len() <= 512,
+            "{ns} records: {} bytes",
+            datagram.len()
+        );
+        answer(&mut h, &q, &datagram);
+        assert_eq!(h.poll(), domain_ok("10.9.8.7"), "{ns} name servers");
+    }
+}
+
+#[test]
+fn the_first_address_of_a_long_answer_is_taken() {
+    // Round-robin names can carry more addresses than the engine reads; the first one
+    // is the answer.
+    let mut h = joined_manual();
+    expect(&mut h, "AT+CIPDOMAIN=\"pool.test\"", "");
+    let q = expect_query(&mut h, DNS1, "pool.test", TYPE_A);
+    let many: Vec<_> = (1..=30).map(|i| a(&format!("10.0.0.{i}"))).collect();
+    answer(&mut h, &q, &response(&q, 0, &many));
+    assert_eq!(h.poll(), domain_ok("10.0.0.1"));
 }
 
 #[test]

@@ -117,7 +117,8 @@ struct Dnsmasq {
 
 impl Dnsmasq {
     /// Records: `host.test` A 10.9.8.7 and AAAA fd00:9:8::7, `v4.test` A only,
-    /// `v6.test` AAAA only, `lo.test` 127.0.0.1; other names under `test` are NXDOMAIN.
+    /// `v6.test` AAAA only, `lo.test` 127.0.0.1, `pool.test` A 10.0.0.1 to 10.0.0.30;
+    /// other names under `test` are NXDOMAIN.
     fn start() -> Dnsmasq {
         let bin = dnsmasq_binary();
         assert_port_53_free(DNS_UP);
@@ -143,6 +144,9 @@ impl Dnsmasq {
                 "--host-record=lo.test,127.0.0.1",
                 "--log-queries",
             ])
+            // `pool.test`: 30 addresses, a 507-byte answer (more records than the
+            // engine reads from one response).
+            .args((1..=30).map(|i| format!("--host-record=pool.test,10.0.0.{i}")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log).expect("dnsmasq log"))
@@ -248,6 +252,31 @@ fn cipdomain_through_a_manual_dns_server() {
     let log = dns.log();
     assert!(log.contains("query[A] host.test"), "dnsmasq log:\n{log}");
     assert!(log.contains("query[AAAA] host.test"), "dnsmasq log:\n{log}");
+}
+
+#[test]
+fn a_name_with_thirty_addresses_resolves_to_one_of_them() {
+    let _lock = dns_lock();
+    let dns = Dnsmasq::start();
+    let (_m, mut host) = joined();
+    host.chat(
+        format!("AT+CIPDNS=1,\"{DNS_UP}\"\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
+    host.send(b"AT+CIPDOMAIN=\"pool.test\",2\r\n");
+    let reply = String::from_utf8(host.read_until(b"OK\r\n")).expect("text");
+    let addr = reply
+        .strip_prefix("+CIPDOMAIN:\"")
+        .and_then(|r| r.strip_suffix("\"\r\n\r\nOK\r\n"))
+        .unwrap_or_else(|| panic!("unexpected reply {reply:?}"));
+    let pool: Vec<String> = (1..=30).map(|i| format!("10.0.0.{i}")).collect();
+    assert!(
+        pool.contains(&addr.to_string()),
+        "{addr} is not in pool.test"
+    );
+    host.expect_silence(QUIET);
+    let log = dns.log();
+    assert!(log.contains("query[A] pool.test"), "dnsmasq log:\n{log}");
 }
 
 #[test]
