@@ -12,7 +12,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use at_core::net::{nb, AddrType, Dns, NetPlatform, Station, UdpClientStack, UdpExt, UdpFullStack};
 use at_core::{ArgError, Args, Context, Duration, ErrCode, Instant, Outcome};
 use at_ssl::TlsStack;
-use dns_protocol::{Flags, Message, Question, ResourceRecord, ResourceType, ResponseCode};
+use dns_protocol::{Flags, Message, Question, ResourceRecord, ResourceType};
 
 use crate::{arg, line, Pending, TcpIp};
 
@@ -461,6 +461,12 @@ enum Answer {
 /// Answer records read from one response; the first address among them is the answer.
 const ANSWERS_READ: u16 = 16;
 
+/// The RCODE field of the flags, and the two codes that mean something here
+/// (RFC 1035 section 4.1.1).
+const RCODE_MASK: u16 = 0x000f;
+const RCODE_NO_ERROR: u16 = 0;
+const RCODE_NAME_ERROR: u16 = 3;
+
 /// What `bytes`, a response, says about query `id`. Only the question and answer
 /// sections matter, and dns-protocol refuses a message whose sections hold more records
 /// than the arrays it is given; so the header's counts are cut first (the header is
@@ -482,9 +488,11 @@ fn answer(bytes: &mut [u8], id: u16, aaaa: bool) -> Answer {
     if message.id() != id {
         return Answer::Unrelated;
     }
-    match message.flags().response_code() {
-        ResponseCode::NoError => {}
-        ResponseCode::NameError => return Answer::NoSuchName,
+    // The RCODE by value: dns-protocol's `response_code()` panics on the codes it has no
+    // name for (6 to 15), and a response is untrusted input.
+    match message.flags().raw() & RCODE_MASK {
+        RCODE_NO_ERROR => {}
+        RCODE_NAME_ERROR => return Answer::NoSuchName,
         _ => return Answer::ServerFailed,
     }
     for rr in message.answers() {
