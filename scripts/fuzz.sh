@@ -14,7 +14,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 # target:runs for the deterministic CI step (about 10-20 s each on 2 cores).
-targets=(parser:200000 commands:40000 engine_net:30000 data_mode:30000 engine_bytes:60000 dns_response:20000)
+targets=(parser:200000 commands:40000 engine_net:30000 data_mode:30000 engine_bytes:60000 dns_response:20000 sntp_response:20000)
 only=("${@:2}")
 for entry in "${targets[@]}"; do
     t="${entry%%:*}"
