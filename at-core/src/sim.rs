@@ -1390,6 +1390,9 @@ pub struct SimPlatform {
     pub restarts: u32,
     /// Reject every UART configuration.
     pub refuse_uart: bool,
+    /// The state of [`NetPlatform::random_u32`]'s generator (xorshift32; 0 is taken as
+    /// its default seed): deterministic, so that tests can replay a run.
+    pub random_state: u32,
 }
 
 impl Platform for SimPlatform {
@@ -1495,6 +1498,20 @@ impl NetPlatform for SimPlatform {
 
     fn take_network_activity(&mut self) -> bool {
         self.net.take_activity()
+    }
+
+    fn random_u32(&mut self) -> u32 {
+        // xorshift32 (Marsaglia): a full-period generator of the nonzero 32-bit values.
+        let mut x = if self.random_state == 0 {
+            0x2545_f491
+        } else {
+            self.random_state
+        };
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.random_state = x;
+        x
     }
 
     fn station(&mut self) -> &mut SimStation {

@@ -139,6 +139,10 @@ impl NetPlatform for StdPlatform {
         &mut self.station
     }
 
+    fn random_u32(&mut self) -> u32 {
+        os_random_u32()
+    }
+
     fn take_network_activity(&mut self) -> bool {
         std::mem::replace(&mut self.network_activity, false)
     }
@@ -192,5 +196,36 @@ impl Platform for StdPlatform {
         let min_free = free.min(self.min_free.get());
         self.min_free.set(min_free);
         MemoryUsage { free, min_free }
+    }
+}
+
+/// 32 bits from OpenSSL's generator (seeded by the operating system); should OpenSSL
+/// fail, from the per-process keys std draws from the operating system for its hash
+/// maps.
+fn os_random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    match openssl::rand::rand_bytes(&mut b) {
+        Ok(()) => u32::from_ne_bytes(b),
+        Err(e) => {
+            log::warn!("OpenSSL's random generator failed ({e}): using std's hash keys");
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(0);
+            h.finish() as u32
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn random_numbers_are_not_a_constant() {
+        let draws: Vec<u32> = (0..8).map(|_| os_random_u32()).collect();
+        assert!(
+            draws.windows(2).any(|w| w[0] != w[1]),
+            "eight equal draws: {draws:x?}"
+        );
     }
 }

@@ -52,6 +52,11 @@ int at_w800_port_set_send_timeout(int s, uint32_t ms)
     return lwip_setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+uint32_t at_w800_port_random(void)
+{
+    return (uint32_t)LWIP_RAND();
+}
+
 int at_w800_port_get_send_timeout(int s, uint32_t *ms)
 {
     struct timeval tv;

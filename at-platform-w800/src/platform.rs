@@ -204,6 +204,10 @@ impl<Store: SettingsStore, Sta: at_core::net::Station> NetPlatform for W800Platf
     fn station(&mut self) -> &mut Sta {
         &mut self.station
     }
+
+    fn random_u32(&mut self) -> u32 {
+        crate::ffi::random_u32()
+    }
 }
 
 /// The platform the C API builds on the W800: NVS and the SDK's station.

@@ -60,7 +60,6 @@ pub(crate) struct Resolver<S> {
     manual: bool,
     servers: heapless::Vec<IpAddr, MAX_SERVERS>,
     lookup: Option<Lookup<S>>,
-    next_id: u16,
 }
 
 impl<S> Resolver<S> {
@@ -76,7 +75,6 @@ impl<S> Default for Resolver<S> {
             manual: false,
             servers: heapless::Vec::from_slice(&DEFAULT_SERVERS).unwrap_or_default(),
             lookup: None,
-            next_id: 0x4a54,
         }
     }
 }
@@ -273,8 +271,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             Some(l) if l.name.as_str() == name && l.pref == pref => self.poll_lookup(ctx),
             Some(_) => Err(nb::Error::WouldBlock),
             None => {
-                let id = self.dns.next_id;
-                self.dns.next_id = self.dns.next_id.wrapping_mul(0x5bd1).wrapping_add(0x3c6f);
+                // An unpredictable ID (RFC 5452): the platform's entropy, not a sequence.
+                let id = ctx.platform.random_u32() as u16;
                 self.dns.lookup = Some(Lookup {
                     name: heapless::String::try_from(name).map_err(|_| nb::Error::Other(()))?,
                     pref,

@@ -11,6 +11,8 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use at_core::net::NetPlatform;
+
 use common::*;
 
 // ---------------------------------------------------------------------------------------
@@ -551,6 +553,48 @@ fn cipdomain_with_manual_servers_for_each_preference() {
     answer(&mut h, &q, &response(&q, 0, &[a("10.9.8.7")]));
     assert_eq!(h.poll(), domain_ok("10.9.8.7"));
     no_more_datagrams(&h);
+}
+
+#[test]
+fn query_ids_come_from_the_platform_entropy_not_a_fixed_sequence() {
+    // The same platform seed gives the same first ID, and another seed another one:
+    // the ID is drawn from the platform (RFC 5452), not from a sequence every boot
+    // repeats.
+    let first_id = |seed: u32| {
+        let mut p = world();
+        p.random_state = seed;
+        let mut h = boot_on(p);
+        join(&mut h);
+        ok(&mut h, &format!("AT+CIPDNS=1,\"{DNS1}\""));
+        expect(&mut h, "AT+CIPDOMAIN=\"host.test\"", "");
+        let q = expect_query(&mut h, DNS1, "host.test", TYPE_A);
+        let mut expected = at_core::sim::SimPlatform {
+            random_state: seed,
+            ..Default::default()
+        };
+        (q.id, NetPlatform::random_u32(&mut expected) as u16)
+    };
+    let (id1, from_seed1) = first_id(1);
+    let (id2, from_seed2) = first_id(0xdead_beef);
+    assert_eq!(
+        id1, from_seed1,
+        "the first ID is the platform's first random number"
+    );
+    assert_eq!(id2, from_seed2);
+    assert_ne!(id1, id2);
+    // Successive lookups draw fresh numbers.
+    let mut h = joined_manual();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        expect(&mut h, "AT+CIPDOMAIN=\"host.test\"", "");
+        let q = expect_query(&mut h, DNS1, "host.test", TYPE_A);
+        answer(&mut h, &q, &response(&q, 0, &[a("10.9.8.7")]));
+        assert_eq!(h.poll(), domain_ok("10.9.8.7"));
+        ids.push(q.id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "four lookups, four IDs");
 }
 
 #[test]

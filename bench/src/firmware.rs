@@ -312,6 +312,9 @@ impl NetPlatform for FwPlatform {
     fn station(&mut self) -> &mut SdkStation {
         &mut self.station
     }
+    fn random_u32(&mut self) -> u32 {
+        sdk(0x5eed)
+    }
 }
 
 /// The firmware's engine: the W800 profile, the full command set, default buffers.

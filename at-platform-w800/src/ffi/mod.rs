@@ -399,6 +399,13 @@ pub fn linger(s: c_int) -> SockResult<Option<u16>> {
     Ok((value.l_onoff != 0).then(|| u16::try_from(value.l_linger).unwrap_or(u16::MAX)))
 }
 
+/// 32 random bits from the firmware's `LWIP_RAND()` (the port shim).
+pub fn random_u32() -> u32 {
+    // SAFETY: the port shim's function takes no arguments, touches no Rust memory and
+    // only returns the firmware's `LWIP_RAND()` (c/at_w800_port.c).
+    unsafe { port::at_w800_port_random() }
+}
+
 /// `SO_SNDTIMEO` in milliseconds (0: none), through the port shim.
 pub fn set_send_timeout(s: c_int, ms: u32) -> SockResult<()> {
     // SAFETY: integers only.

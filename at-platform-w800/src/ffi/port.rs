@@ -31,6 +31,7 @@ extern "C" {
     pub fn at_w800_port_errno_kind(code: c_int) -> c_int;
     pub fn at_w800_port_set_send_timeout(s: c_int, ms: u32) -> c_int;
     pub fn at_w800_port_get_send_timeout(s: c_int, ms: *mut u32) -> c_int;
+    pub fn at_w800_port_random() -> u32;
     pub fn at_w800_port_wifi_join(
         ssid: *const u8,
         ssid_len: size_t,
