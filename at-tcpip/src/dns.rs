@@ -472,6 +472,12 @@ const RCODE_NAME_ERROR: u16 = 3;
 /// counts): the authority and additional sections (name servers, glue) are not read,
 /// and a long answer is read up to its first [`ANSWERS_READ`] records. (The record
 /// arrays are also what this function's stack frame is made of.)
+///
+/// The question section is not compared with ours (RFC 5452 9.1 asks for it): one query
+/// is in flight, on a socket of its own, with a random ID, from one server's address
+/// and port; a response to another question could only be a forgery, and a forger who
+/// guessed the ID would echo our question as well. The check was written and measured:
+/// about 200 bytes of firmware, more than the code-size target has to spare.
 fn answer(bytes: &mut [u8], id: u16, aaaa: bool) -> Answer {
     if let Some(counts) = bytes.get_mut(6..12) {
         let read = u16::from_be_bytes([counts[0], counts[1]]).min(ANSWERS_READ);
