@@ -45,6 +45,16 @@ fn joined() -> (Modem, Host) {
     (m, host)
 }
 
+/// `joined()`, with the test's dnsmasq as the only manual DNS server.
+fn joined_with_manual_dns() -> (Modem, Host) {
+    let (m, mut host) = joined();
+    host.chat(
+        format!("AT+CIPDNS=1,\"{DNS_UP}\"\r\n").as_bytes(),
+        b"\r\nOK\r\n",
+    );
+    (m, host)
+}
+
 /// `AT+PING=<host>` must answer `+PING:<ms>` then `OK`; returns the time.
 fn ping_ok(host: &mut Host, target: &str) -> u64 {
     host.send(format!("AT+PING=\"{target}\"\r\n").as_bytes());
@@ -258,11 +268,7 @@ fn cipdomain_through_a_manual_dns_server() {
 fn a_name_with_thirty_addresses_resolves_to_one_of_them() {
     let _lock = dns_lock();
     let dns = Dnsmasq::start();
-    let (_m, mut host) = joined();
-    host.chat(
-        format!("AT+CIPDNS=1,\"{DNS_UP}\"\r\n").as_bytes(),
-        b"\r\nOK\r\n",
-    );
+    let (_m, mut host) = joined_with_manual_dns();
     host.send(b"AT+CIPDOMAIN=\"pool.test\",2\r\n");
     let reply = String::from_utf8(host.read_until(b"OK\r\n")).expect("text");
     let addr = reply
@@ -283,11 +289,7 @@ fn a_name_with_thirty_addresses_resolves_to_one_of_them() {
 fn ping_a_name_resolved_by_the_manual_dns_server() {
     let _lock = dns_lock();
     let dns = Dnsmasq::start();
-    let (_m, mut host) = joined();
-    host.chat(
-        format!("AT+CIPDNS=1,\"{DNS_UP}\"\r\n").as_bytes(),
-        b"\r\nOK\r\n",
-    );
+    let (_m, mut host) = joined_with_manual_dns();
     ping_ok(&mut host, "lo.test");
     // A name the server does not know: `+PING:TIMEOUT`, then ERROR.
     host.chat(
