@@ -123,6 +123,19 @@ struct Clock {
     micros: u64,
 }
 
+impl Clock {
+    /// The reading moved back by `random % 1000` microseconds, for a request: the
+    /// transmit time, which a genuine answer echoes as its originate time, gains about
+    /// ten bits a blind spoofer cannot predict (RFC 5905 section 9.1 suggests random
+    /// low-order bits), while the offset moves by at most half a millisecond, below the
+    /// engine's millisecond clock.
+    fn jittered(self, random: u32) -> Clock {
+        Clock {
+            micros: self.micros.saturating_sub(u64::from(random % 1000)),
+        }
+    }
+}
+
 impl NtpTimestampGenerator for Clock {
     /// The reading is taken when the clock is made (one per poll): nothing to do.
     fn init(&mut self) {}
@@ -673,7 +686,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     Verdict::Ignore if round.attempt < ATTEMPTS_PER_SERVER => {
                         diag!("SNTP: no answer from {}: asking again", remote);
                         round.attempt += 1;
-                        let clock = self.sntp.clock(ctx.now);
+                        let clock = self.sntp.clock(ctx.now).jittered(ctx.platform.random_u32());
                         let request = send_request(ctx.platform.net(), &mut socket, remote, clock)
                             .unwrap_or(request);
                         round.step = Step::Waiting {
@@ -706,7 +719,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         ctx: &mut Context<'_, P>,
         remote: SocketAddr,
     ) -> Option<(UdpOf<P>, SendRequestResult)> {
-        let clock = self.sntp.clock(ctx.now);
+        let clock = self.sntp.clock(ctx.now).jittered(ctx.platform.random_u32());
         let net = ctx.platform.net();
         let mut socket = match UdpClientStack::socket(net) {
             Ok(socket) => socket,

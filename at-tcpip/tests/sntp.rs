@@ -427,6 +427,26 @@ fn full_sync_then_time_in_two_zones() {
 }
 
 #[test]
+fn request_transmit_times_carry_unpredictable_low_bits() {
+    // RFC 5905 section 9.1: the transmit time a genuine answer must echo gains random
+    // low-order bits from the platform (up to 999 us below the clock, under its
+    // millisecond resolution), so two modules booted alike send different ones.
+    let transmit_of = |seed: u32| {
+        let mut p = world();
+        p.random_state = seed;
+        let mut h = boot_on(p);
+        join(&mut h);
+        ok(&mut h, &format!("AT+CIPSNTPCFG=1,8,\"{NTP1}\""));
+        u64::from_be_bytes(request_to(&mut h, NTP1).transmit())
+    };
+    let (a, b) = (transmit_of(1), transmit_of(0xdead_beef));
+    assert_ne!(a, b, "the same instant, different platform entropy");
+    // Both within a millisecond of each other (2^32 units per second).
+    let ms = (1u64 << 32) / 1000 + 1;
+    assert!(a.abs_diff(b) <= ms, "{a:#x} vs {b:#x}");
+}
+
+#[test]
 fn the_round_trip_is_split_in_half() {
     let mut h = joined();
     ok(&mut h, &format!("AT+CIPSNTPCFG=1,0,\"{NTP1}\""));
