@@ -225,11 +225,11 @@ pub trait NetPlatform: crate::platform::Platform {
     /// The Wi-Fi station.
     fn station(&mut self) -> &mut Self::Station;
 
-    /// 32 unpredictable bits for the identifiers an off-path spoofer would have to guess
-    /// (the DNS client's query IDs, RFC 5452), from the platform's entropy source: a
-    /// hardware RNG, the operating system's, or what the firmware's lwIP uses for its own
-    /// (`LWIP_RAND`). Not a fixed sequence: a predictable ID lets anyone on the network
-    /// answer a lookup first.
+    /// 32 unpredictable bits for what an off-path spoofer would have to guess (the DNS
+    /// client's query IDs, RFC 5452; the low bits of SNTP request times, RFC 5905), from
+    /// the platform's entropy source: a hardware RNG, the operating system's, or what the
+    /// firmware's lwIP uses for its own (`LWIP_RAND`). Not a fixed sequence: a
+    /// predictable ID lets anyone on the network answer a lookup first.
     fn random_u32(&mut self) -> u32;
 
     /// Whether the stack may have news for the engine since the last call: data, a
