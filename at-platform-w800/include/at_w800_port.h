@@ -39,9 +39,9 @@ int at_w800_port_set_send_timeout(int s, uint32_t ms);
 /* Reads SO_SNDTIMEO back in milliseconds; lwIP's return value. */
 int at_w800_port_get_send_timeout(int s, uint32_t *ms);
 
-/* 32 random bits for the engine's DNS query IDs: the firmware's LWIP_RAND(), the
- * source lwIP's own DNS client draws its IDs from, so define it from the hardware RNG
- * (an unseeded rand() gives every boot the same IDs). */
+/* 32 random bits for the engine's DNS query IDs and SNTP request times: the
+ * firmware's LWIP_RAND(), the source lwIP's own DNS client draws its IDs from, so define
+ * it from the hardware RNG (an unseeded rand() gives every boot the same IDs). */
 uint32_t at_w800_port_random(void);
 
 /* ---- The Wi-Fi station (W800 firmware only: c/at_w800_port_wifi.c over wm_wifi.h) ---- */
