@@ -686,7 +686,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     Verdict::Ignore if round.attempt < ATTEMPTS_PER_SERVER => {
                         diag!("SNTP: no answer from {}: asking again", remote);
                         round.attempt += 1;
-                        let clock = self.sntp.clock(ctx.now).jittered(ctx.platform.random_u32());
+                        let clock = self.request_clock(ctx);
                         let request = send_request(ctx.platform.net(), &mut socket, remote, clock)
                             .unwrap_or(request);
                         round.step = Step::Waiting {
@@ -713,13 +713,18 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         }
     }
 
+    /// The clock a request carries: [`Clock::jittered`] by the platform's entropy.
+    fn request_clock(&self, ctx: &mut Context<'_, P>) -> Clock {
+        self.sntp.clock(ctx.now).jittered(ctx.platform.random_u32())
+    }
+
     /// Opens a socket for `remote`'s family and sends the first request.
     fn open_and_send(
         &mut self,
         ctx: &mut Context<'_, P>,
         remote: SocketAddr,
     ) -> Option<(UdpOf<P>, SendRequestResult)> {
-        let clock = self.sntp.clock(ctx.now).jittered(ctx.platform.random_u32());
+        let clock = self.request_clock(ctx);
         let net = ctx.platform.net();
         let mut socket = match UdpClientStack::socket(net) {
             Ok(socket) => socket,

@@ -561,10 +561,7 @@ fn query_ids_come_from_the_platform_entropy_not_a_fixed_sequence() {
     // the ID is drawn from the platform (RFC 5452), not from a sequence every boot
     // repeats.
     let first_id = |seed: u32| {
-        let mut p = world();
-        p.random_state = seed;
-        let mut h = boot_on(p);
-        join(&mut h);
+        let mut h = joined_with_random_seed(seed);
         ok(&mut h, &format!("AT+CIPDNS=1,\"{DNS1}\""));
         expect(&mut h, "AT+CIPDOMAIN=\"host.test\"", "");
         let q = expect_query(&mut h, DNS1, "host.test", TYPE_A);

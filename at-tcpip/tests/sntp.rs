@@ -432,10 +432,7 @@ fn request_transmit_times_carry_unpredictable_low_bits() {
     // low-order bits from the platform (up to 999 us below the clock, under its
     // millisecond resolution), so two modules booted alike send different ones.
     let transmit_of = |seed: u32| {
-        let mut p = world();
-        p.random_state = seed;
-        let mut h = boot_on(p);
-        join(&mut h);
+        let mut h = joined_with_random_seed(seed);
         ok(&mut h, &format!("AT+CIPSNTPCFG=1,8,\"{NTP1}\""));
         u64::from_be_bytes(request_to(&mut h, NTP1).transmit())
     };

@@ -198,29 +198,29 @@ fuzz_target!(|input: Input| {
             query = Some(q);
         }
         let Some(q) = query.as_ref() else { break };
-        let mut datagram = datagram(&r.form, q);
-        datagram.truncate(512);
-        let other = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let mut bytes = datagram(&r.form, q);
+        bytes.truncate(512);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
         let from = match r.source % 4 {
             0 => q.server,
             1 => {
-                let ip = if q.server.ip() == other(DNS1) {
+                let other = if q.server.ip() == ip(DNS1) {
                     DNS2
                 } else {
                     DNS1
                 };
-                SocketAddr::new(other(ip), 53)
+                SocketAddr::new(ip(other), 53)
             }
             2 => SocketAddr::new(q.server.ip(), 5353),
-            _ => SocketAddr::new(other("192.168.4.66"), 53),
+            _ => SocketAddr::new(ip("192.168.4.66"), 53),
         };
         if h.platform
             .net
-            .udp_peer_inject(q.local, from, &datagram)
+            .udp_peer_inject(q.local, from, &bytes)
             .is_ok()
             && from == q.server
         {
-            from_server.push(datagram);
+            from_server.push(bytes);
         }
         advance(&mut h, &mut w, u64::from(r.delay_ms % 4096));
     }

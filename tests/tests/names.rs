@@ -123,6 +123,8 @@ fn assert_port_53_free(addr: Ipv4Addr) {
 struct Dnsmasq {
     child: Child,
     dir: tempfile::TempDir,
+    /// Held while this dnsmasq runs: the tests share its fixed loopback addresses.
+    _lock: MutexGuard<'static, ()>,
 }
 
 impl Dnsmasq {
@@ -130,6 +132,7 @@ impl Dnsmasq {
     /// `v6.test` AAAA only, `lo.test` 127.0.0.1, `pool.test` A 10.0.0.1 to 10.0.0.30;
     /// other names under `test` are NXDOMAIN.
     fn start() -> Dnsmasq {
+        let lock = dns_lock();
         let bin = dnsmasq_binary();
         assert_port_53_free(DNS_UP);
         assert_port_53_free(DNS_SILENT);
@@ -162,7 +165,11 @@ impl Dnsmasq {
             .stderr(File::create(&log).expect("dnsmasq log"))
             .spawn()
             .unwrap_or_else(|e| panic!("start {bin:?}: {e}"));
-        let mut d = Dnsmasq { child, dir };
+        let mut d = Dnsmasq {
+            child,
+            dir,
+            _lock: lock,
+        };
         d.wait_ready();
         d
     }
@@ -230,7 +237,6 @@ fn ping_loopback_ipv4_ipv6_and_localhost() {
 
 #[test]
 fn cipdomain_through_a_manual_dns_server() {
-    let _lock = dns_lock();
     let dns = Dnsmasq::start();
     let (_m, mut host) = joined();
     host.chat(
@@ -266,7 +272,6 @@ fn cipdomain_through_a_manual_dns_server() {
 
 #[test]
 fn a_name_with_thirty_addresses_resolves_to_one_of_them() {
-    let _lock = dns_lock();
     let dns = Dnsmasq::start();
     let (_m, mut host) = joined_with_manual_dns();
     host.send(b"AT+CIPDOMAIN=\"pool.test\",2\r\n");
@@ -287,7 +292,6 @@ fn a_name_with_thirty_addresses_resolves_to_one_of_them() {
 
 #[test]
 fn ping_a_name_resolved_by_the_manual_dns_server() {
-    let _lock = dns_lock();
     let dns = Dnsmasq::start();
     let (_m, mut host) = joined_with_manual_dns();
     ping_ok(&mut host, "lo.test");
@@ -302,7 +306,6 @@ fn ping_a_name_resolved_by_the_manual_dns_server() {
 
 #[test]
 fn a_silent_first_server_is_given_up_for_the_second_after_its_timeout() {
-    let _lock = dns_lock();
     let dns = Dnsmasq::start();
     let (_m, mut host) = joined();
     host.chat(

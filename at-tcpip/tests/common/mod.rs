@@ -131,6 +131,16 @@ pub fn joined() -> H {
     h
 }
 
+/// Booted and joined, the platform's random generator seeded with `seed` (the DNS
+/// query IDs and SNTP request times it draws).
+pub fn joined_with_random_seed(seed: u32) -> H {
+    let mut p = world();
+    p.random_state = seed;
+    let mut h = boot_on(p);
+    join(&mut h);
+    h
+}
+
 pub fn join(h: &mut H) {
     let line = format!("AT+CWJAP=\"{SSID}\",\"{PASSWORD}\"\r\n");
     assert_eq!(
