@@ -460,6 +460,12 @@ impl SimNet {
         core::mem::replace(&mut self.activity, false)
     }
 
+    /// Reports activity at the next [`SimNet::take_activity`] without any: a platform
+    /// that cannot tell (lwIP on the W800) makes every poll run the socket passes.
+    pub fn note_activity(&mut self) {
+        self.activity = true;
+    }
+
     /// The next call of `op` fails with [`SimError::Injected`] (planting twice before it
     /// fires still fails one call).
     pub fn fail_next(&mut self, op: SimOp) {

@@ -10,7 +10,7 @@ fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     for i in SCENARIOS
         .iter()
-        .filter(|i| matches!(i.unit, Unit::Command) || i.name == "sim_connect")
+        .filter(|i| matches!(i.unit, Unit::Command | Unit::Poll) || i.name == "sim_connect")
     {
         if filter.as_deref().is_some_and(|f| !i.name.contains(f)) {
             continue;

@@ -1,5 +1,5 @@
 //! `cargo bench -p at-bench --bench end_to_end`: the release `at-modem` on loopback
-//! against a plain relay, and `AT` latency on a pty. Needs
+//! against a plain relay, `AT` latency on a pty, and wake-ups of an idle at-modem. Needs
 //! `cargo build --release -p at-platform-std` first. `AT_BENCH_BYTES` sets the volume
 //! per run (default 100 MB), `AT_BENCH_ROUNDS` the number of paired rounds (default 9).
 
@@ -34,4 +34,7 @@ fn main() {
     }
     let (median, p99, n) = at_bench::e2e::at_latency(2000);
     println!("AT round trip on a pty ({n} samples): median {median:.0} us, p99 {p99:.0} us");
+    for row in at_bench::e2e::idle_wakeups(std::time::Duration::from_secs(3)) {
+        println!("idle wake-ups/s, {}: {:.1}", row.state, row.per_sec);
+    }
 }

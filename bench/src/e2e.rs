@@ -352,9 +352,169 @@ pub fn at_latency(samples: usize) -> (f64, f64, usize) {
     (pick(0.5), pick(0.99), times.len())
 }
 
+/// Context switches of process `pid`, all its threads (`voluntary_ctxt_switches` plus
+/// `nonvoluntary_ctxt_switches` in `/proc/<pid>/task/*/status`); `None` off Linux.
+pub fn context_switches(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        total += switches_in_status(&status)?;
+    }
+    Some(total)
+}
+
+/// The two context-switch counts of one `/proc/.../status` text, added.
+fn switches_in_status(status: &str) -> Option<u64> {
+    let mut sum = 0;
+    let mut found = 0;
+    for line in status.lines() {
+        if let Some((key, value)) = line.split_once(':') {
+            if key.ends_with("ctxt_switches") {
+                sum += value.trim().parse::<u64>().ok()?;
+                found += 1;
+            }
+        }
+    }
+    (found == 2).then_some(sum)
+}
+
+/// One measured state of [`idle_wakeups`].
+#[derive(Clone, Debug)]
+pub struct IdleState {
+    /// What the modem holds (or, for the control row, what the host does).
+    pub state: &'static str,
+    /// Wake-ups of the whole at-modem process per second (context switches).
+    pub per_sec: f64,
+}
+
+/// Wake-ups of an idle `at-modem`: after each step below has settled, the process's
+/// context switches over `window` (each time its event loop sleeps in `epoll_wait`
+/// and wakes, the kernel counts one). With no work due, the loop should not wake at
+/// all. One row is the control: the host sends `AT` every 100 ms, which must show as
+/// about 10 wake-ups a second, or the count measures nothing.
+pub fn idle_wakeups(window: Duration) -> Vec<IdleState> {
+    let settle = Duration::from_millis(300);
+    let mut rows = Vec::new();
+    let (m, mut s) = modem_on_tcp();
+    let pid = m.child.id();
+    let mut measure = |state: &'static str, during: &mut dyn FnMut()| {
+        thread::sleep(settle);
+        let Some(before) = context_switches(pid) else {
+            return;
+        };
+        let start = Instant::now();
+        during();
+        thread::sleep(window.saturating_sub(start.elapsed()));
+        let after = context_switches(pid).unwrap_or(before);
+        let secs = start.elapsed().as_secs_f64();
+        rows.push(IdleState {
+            state,
+            per_sec: (after - before) as f64 / secs,
+        });
+    };
+    measure("booted and joined, nothing open", &mut || {});
+
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    cmd(&mut s, "AT+CIPMUX=1\r\n", "OK\r\n");
+    cmd(
+        &mut s,
+        &format!("AT+CIPSTART=0,\"TCP\",\"127.0.0.1\",{port}\r\n"),
+        "OK\r\n",
+    );
+    let (mut peer, _) = server.accept().expect("accept");
+    measure("+ a TCP client link", &mut || {});
+
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+    let udp_port = udp.local_addr().expect("addr").port();
+    cmd(
+        &mut s,
+        &format!("AT+CIPSTART=1,\"UDP\",\"127.0.0.1\",{udp_port},0,0\r\n"),
+        "OK\r\n",
+    );
+    measure("+ a UDP link", &mut || {});
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server_port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    cmd(
+        &mut s,
+        &format!("AT+CIPSERVER=1,{server_port}\r\n"),
+        "OK\r\n",
+    );
+    let client = TcpStream::connect(("127.0.0.1", server_port)).expect("connect");
+    read_until(&mut s, b"2,CONNECT\r\n");
+    measure("+ a TCP server with one client", &mut || {});
+
+    cmd(&mut s, "AT+CIPRECVMODE=1\r\n", "OK\r\n");
+    peer.write_all(&[0u8; 100]).expect("peer write");
+    read_until(&mut s, b"+IPD,0,100\r\n");
+    measure("+ passive receive, 100 bytes waiting", &mut || {});
+
+    let mut control = || {
+        let start = Instant::now();
+        while start.elapsed() + Duration::from_millis(100) <= window {
+            cmd(&mut s, "AT\r\n", "OK\r\n");
+            thread::sleep(Duration::from_millis(100));
+        }
+    };
+    measure("control: the host sends `AT` every 100 ms", &mut control);
+    drop((client, peer, m));
+
+    // Transparent mode, on a modem of its own (single connection).
+    let (m, mut s) = modem_on_tcp();
+    let pid = m.child.id();
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    cmd(
+        &mut s,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n"),
+        "OK\r\n",
+    );
+    let (mut peer, _) = server.accept().expect("accept");
+    cmd(&mut s, "AT+CIPMODE=1\r\n", "OK\r\n");
+    cmd(&mut s, "AT+CIPSEND\r\n", ">");
+    // A partial block goes out on the 30 ms idle flush; then nothing is due.
+    s.write_all(b"abc").expect("write");
+    let mut got = [0u8; 3];
+    peer.read_exact(&mut got).expect("peer read");
+    thread::sleep(settle);
+    if let Some(before) = context_switches(pid) {
+        let start = Instant::now();
+        thread::sleep(window);
+        let after = context_switches(pid).unwrap_or(before);
+        rows.push(IdleState {
+            state: "transparent mode, link idle after a partial block went out",
+            per_sec: (after - before) as f64 / start.elapsed().as_secs_f64(),
+        });
+    }
+    rows
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn switches_add_both_counts_of_a_status_text() {
+        let status = "Name:\tat-modem\nState:\tS (sleeping)\n\
+                      voluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(switches_in_status(status), Some(15));
+        assert_eq!(switches_in_status("voluntary_ctxt_switches:\t12\n"), None);
+        assert_eq!(
+            switches_in_status("voluntary_ctxt_switches: x\nnonvoluntary_ctxt_switches: 1"),
+            None
+        );
+    }
+
+    #[test]
+    fn this_process_is_counted_and_a_sleep_switches() {
+        let pid = std::process::id();
+        let before = context_switches(pid).expect("/proc on Linux");
+        thread::sleep(Duration::from_millis(5));
+        assert!(context_switches(pid).expect("/proc") > before);
+    }
 
     #[test]
     fn median_of_odd_even_and_no_values() {

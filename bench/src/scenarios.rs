@@ -11,6 +11,7 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use at_core::link::MAX_LINKS;
 use at_core::net::{TcpClientStack, TcpExt, TcpOption};
 use at_core::sim::{PeerId, SimNet, SimPlatform, SimTcp};
 use at_core::testing::Harness;
@@ -63,6 +64,8 @@ pub enum Unit {
     Chunk,
     /// Platform work only: the baseline subtracted from another scenario.
     Baseline,
+    /// One `Engine::poll` with no input and nothing due.
+    Poll,
 }
 
 /// What one operation of a scenario does; resolved once from the name so that the
@@ -93,6 +96,8 @@ pub enum Op {
     PassiveRx,
     /// Scenario `sim_recv`.
     SimRecv,
+    /// Scenarios `idle_poll` and `idle_poll_passes`.
+    IdlePoll,
 }
 
 /// A scenario's description.
@@ -196,6 +201,20 @@ pub const SCENARIOS: &[Info] = &[
         baseline: None,
         op: Op::SimRecv,
     },
+    Info {
+        name: "idle_poll",
+        what: "5 TCP links open, no network activity reported (std: no readiness event)",
+        unit: Unit::Poll,
+        baseline: None,
+        op: Op::IdlePoll,
+    },
+    Info {
+        name: "idle_poll_passes",
+        what: "5 TCP links open, activity reported on every poll (W800: lwIP cannot tell, so every 10 ms poll runs the socket passes)",
+        unit: Unit::Poll,
+        baseline: None,
+        op: Op::IdlePoll,
+    },
 ];
 
 /// The scenario called `name`.
@@ -292,6 +311,13 @@ impl Scenario {
         }
         if name == "cipstart" {
             // The link is opened by the measured operation.
+        } else if name.starts_with("idle_poll") {
+            for id in 0..MAX_LINKS {
+                self.expect(
+                    &format!("AT+CIPSTART={id},\"TCP\",\"192.168.10.110\",8080\r\n"),
+                    "OK\r\n",
+                );
+            }
         } else if single {
             self.expect("AT+CIPSTART=\"TCP\",\"192.168.10.110\",8080\r\n", "OK\r\n");
         } else {
@@ -402,6 +428,8 @@ impl Scenario {
                 let n = self.net.peer_send(peer, &self.payload);
                 assert_eq!(n, CHUNK, "sim buffer full");
             }
+            // What lwIP cannot tell the W800 port: the poll must look at every socket.
+            "idle_poll_passes" => self.h.platform.net.note_activity(),
             "sim_connect" => {
                 if let Some(s) = self.sock.take() {
                     TcpClientStack::close(&mut *self.net, s).expect("close");
@@ -459,6 +487,12 @@ impl Scenario {
                     black_box(n);
                 }
             }
+            Op::IdlePoll => {
+                let _ = self
+                    .h
+                    .engine
+                    .poll(self.h.now, &mut self.h.platform, &mut self.sink);
+            }
             Op::SimRecv => {
                 let net = &mut *self.net;
                 let s = self.sock.as_mut().expect("socket");
@@ -479,6 +513,12 @@ impl Scenario {
         self.sink.keep = false;
         let idle = !self.h.engine.is_busy() && !self.h.engine.has_output();
         (std::mem::take(&mut self.sink.last), idle)
+    }
+
+    /// How many times the engine has called the sim stack's TCP receive: whether a poll
+    /// ran the socket passes.
+    pub fn sim_receive_calls(&self) -> u32 {
+        self.h.platform.net.tcp_receive_calls()
     }
 
     /// Runs `n` operations, each bracketed by the callgrind marker

@@ -36,3 +36,20 @@ fn command_operations_end_with_their_final_response() {
     assert!(out.ends_with("\r\nOK\r\n\r\n>"), "cipsend_cmd: {out:?}");
     assert!(idle);
 }
+
+#[test]
+fn idle_polls_write_nothing_and_only_the_reported_activity_runs_the_socket_passes() {
+    for (name, receives_per_poll) in [("idle_poll", 0), ("idle_poll_passes", 5)] {
+        let mut s = Scenario::new(name);
+        let _ = s.op_output();
+        let before = s.sim_receive_calls();
+        let (out, idle) = s.op_output();
+        assert!(out.is_empty(), "{name}: {out:?}");
+        assert!(idle, "{name}: engine busy or holding output");
+        assert_eq!(
+            s.sim_receive_calls() - before,
+            receives_per_poll,
+            "{name}: receive calls of one poll"
+        );
+    }
+}

@@ -257,6 +257,25 @@ fn main() {
             );
         }
     }
+    let _ = writeln!(
+        md,
+        "\n## Polls with nothing to do (in process, SimPlatform)\n\n\
+         The W800 port polls every 10 ms while sockets are open (`AT_W800_NETWORK_POLL_MS`: \
+         lwIP cannot wake the AT task), so this is its standing cost.\n\n\
+         | state | polls/s | instructions/poll | instructions/s at 100 polls/s |\n|---|---:|---:|---:|"
+    );
+    for (info, t, ir) in &rows {
+        if info.unit == Unit::Poll {
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {} | {} |",
+                info.what,
+                t.ops_per_sec(),
+                ir.map_or("n/a".into(), |v| format!("{v:.0}")),
+                ir.map_or("n/a".into(), |v| format!("{:.0}", v * 100.0))
+            );
+        }
+    }
     let _ = writeln!(json, "  \"scenarios\": [\n{}\n  ],", jrows.join(",\n"));
 
     // End to end.
@@ -308,10 +327,31 @@ fn main() {
             md,
             "\n`AT` round trip on a pty ({n} samples): median {median:.0} us, p99 {p99:.0} us."
         );
+        let window = Duration::from_secs(if quick { 1 } else { 3 });
+        let idle = at_bench::e2e::idle_wakeups(window);
+        let _ = writeln!(
+            md,
+            "\nWake-ups of the at-modem process while idle ({} s per state, context switches \
+             from /proc):\n\n| state | wake-ups/s |\n|---|---:|",
+            window.as_secs()
+        );
+        for row in &idle {
+            let _ = writeln!(md, "| {} | {:.1} |", row.state, row.per_sec);
+        }
+        let jidle: Vec<String> = idle
+            .iter()
+            .map(|r| {
+                format!(
+                    "{{\"state\": \"{}\", \"per_sec\": {:.2}}}",
+                    r.state, r.per_sec
+                )
+            })
+            .collect();
         let _ = writeln!(
             json,
-            "  \"end_to_end\": {{\"bytes\": {bytes}, \"rounds\": {rounds}, {}, \"at_latency_us\": {{\"median\": {median:.1}, \"p99\": {p99:.1}, \"samples\": {n}}}}},",
-            jdirs.join(", ")
+            "  \"end_to_end\": {{\"bytes\": {bytes}, \"rounds\": {rounds}, {}, \"at_latency_us\": {{\"median\": {median:.1}, \"p99\": {p99:.1}, \"samples\": {n}}}, \"idle_wakeups\": [{}]}},",
+            jdirs.join(", "),
+            jidle.join(", ")
         );
     } else {
         let _ = writeln!(
