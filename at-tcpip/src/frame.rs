@@ -2,26 +2,21 @@
 //! `+IPD` header, the socket's bytes and the trailing `\r\n` are written once, where the
 //! host will read them, with no intermediate buffer.
 //!
-//! The data goes after room for the longest header the message could have (the length's
-//! digits and the sender's address are known only after the read); when the real header
-//! is shorter, the data moves down by the difference, usually a few bytes.
-
-use core::net::{IpAddr, Ipv6Addr, SocketAddr};
+//! The data goes after room for the longest header any message can have
+//! ([`HEADER_MAX`]): the header's length and sender are known only after the read. The
+//! header is composed once, after a read that returned data, and the data moves down to
+//! follow it. A read that returns nothing costs no header at all: that is most reads
+//! where the stack cannot report readiness (lwIP on the W800, polled every few
+//! milliseconds).
 
 use at_core::command::Sink;
 use at_core::response::QueueFull;
 use at_core::text::Text;
+use core::net::SocketAddr;
 
-/// Longest header of any message composed here.
+/// Longest header of any message composed here; the output queue must have this much
+/// room beyond the data and trailer for a read to run.
 pub const HEADER_MAX: usize = 80;
-
-/// The longest address a header may name: for estimating, never for sending.
-pub const WIDEST_ADDR: SocketAddr = SocketAddr::new(
-    IpAddr::V6(Ipv6Addr::new(
-        0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
-    )),
-    65535,
-);
 
 /// What a read took: the number of bytes and their sender.
 pub(crate) type Received = (usize, SocketAddr);
@@ -41,14 +36,13 @@ impl<E> From<QueueFull> for Framing<E> {
 }
 
 /// Reads up to `limit` bytes with `read` straight into the output queue, between the
-/// header `header(n, from)` and `trailer`, and queues the whole message. `guess` is the
-/// sender if known, else [`WIDEST_ADDR`]: the header for `guess` and `limit` must be at
-/// least as long as the real one. A read of 0 bytes queues nothing unless `keep_empty`.
+/// header `header(n, from)` and `trailer`, and queues the whole message; the queue needs
+/// room for [`HEADER_MAX`] + `limit` + `trailer`. A read of 0 bytes queues nothing
+/// unless `keep_empty`.
 pub(crate) fn read_framed<E>(
     out: &mut dyn Sink,
     limit: usize,
     trailer: &[u8],
-    guess: SocketAddr,
     header: impl Fn(usize, SocketAddr, &mut Text<'_>),
     keep_empty: bool,
     read: impl FnOnce(&mut [u8]) -> Result<Received, E>,
@@ -60,7 +54,6 @@ pub(crate) fn read_framed<E>(
         out,
         limit,
         trailer,
-        guess,
         &header,
         keep_empty,
         &mut |buf| match read.take().map(|read| read(buf)) {
@@ -79,39 +72,32 @@ pub(crate) fn read_framed<E>(
     }
 }
 
-/// [`read_framed`] without its generics: `None` when the queue lacks room or `read`
-/// failed (`read` returned `None`).
+/// [`read_framed`] without its generics: `None` when the queue lacks room, `read`
+/// failed (`read` returned `None`) or the header outgrew [`HEADER_MAX`].
 fn frame(
     out: &mut dyn Sink,
     limit: usize,
     trailer: &[u8],
-    guess: SocketAddr,
     header: &dyn Fn(usize, SocketAddr, &mut Text<'_>),
     keep_empty: bool,
     read: &mut dyn FnMut(&mut [u8]) -> Option<Received>,
 ) -> Option<Received> {
-    let mut buf = [0u8; HEADER_MAX];
-    let mut estimate = Text::new(&mut buf);
-    header(limit, guess, &mut estimate);
-    if estimate.overflowed() {
-        return None;
-    }
-    let room = estimate.len();
-    let tail = out.tail(room + limit + trailer.len()).ok()?;
-    let (n, from) = read(&mut tail[room..room + limit])?;
+    let tail = out.tail(HEADER_MAX + limit + trailer.len()).ok()?;
+    let (n, from) = read(&mut tail[HEADER_MAX..HEADER_MAX + limit])?;
     let n = n.min(limit);
     if n == 0 && !keep_empty {
         return Some((0, from));
     }
-    let mut real = Text::new(&mut buf);
-    header(n, from, &mut real);
-    let hl = real.len();
-    if hl > room || real.overflowed() {
-        // The guess was not an upper bound: refuse rather than overwrite the data.
+    let mut buf = [0u8; HEADER_MAX];
+    let mut text = Text::new(&mut buf);
+    header(n, from, &mut text);
+    if text.overflowed() {
+        // Refuse rather than send a truncated header.
         return None;
     }
-    tail.copy_within(room..room + n, hl);
-    tail[..hl].copy_from_slice(real.as_bytes());
+    let hl = text.len();
+    tail.copy_within(HEADER_MAX..HEADER_MAX + n, hl);
+    tail[..hl].copy_from_slice(text.as_bytes());
     tail[hl + n..hl + n + trailer.len()].copy_from_slice(trailer);
     out.commit(hl + n + trailer.len());
     Some((n, from))

@@ -18,7 +18,7 @@ use at_core::text::Text;
 use at_core::{Args, Context, ErrCode, Outcome};
 use at_ssl::TlsStack;
 
-use crate::frame::{read_framed, HEADER_MAX, WIDEST_ADDR};
+use crate::frame::{read_framed, HEADER_MAX};
 use crate::recv::RX_CHUNK;
 use crate::{arg, TcpIp};
 
@@ -233,7 +233,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let read = match &mut link.socket {
             Socket::Tcp(s) => {
                 let stash = &mut link.stash;
-                read_framed(ctx.out, limit, b"", remote, header, true, |buf| {
+                read_framed(ctx.out, limit, b"", header, true, |buf| {
                     let mut n = 0;
                     if let (Some(b), Some(first)) = (*stash, buf.first_mut()) {
                         *first = b;
@@ -254,8 +254,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             }
             Socket::Udp(_) => {
                 let window = &mut self.udp_window;
-                let guess = if dinfo { WIDEST_ADDR } else { remote };
-                read_framed(ctx.out, limit, b"", guess, header, true, |buf| {
+                read_framed(ctx.out, limit, b"", header, true, |buf| {
                     Ok::<_, ()>(window.take(id, buf).unwrap_or((0, remote)))
                 })
             }

@@ -14,7 +14,7 @@ use at_core::text::Text;
 use at_core::Context;
 use at_ssl::TlsStack;
 
-use crate::frame::{read_framed, Framing, HEADER_MAX, WIDEST_ADDR};
+use crate::frame::{read_framed, Framing, HEADER_MAX};
 use crate::TcpIp;
 
 /// Most payload bytes read from a link at once (the W800's `+IPD` limit).
@@ -87,7 +87,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             };
             let trailer: &[u8] = if transparent { b"" } else { b"\r\n" };
             let got = match &mut link.socket {
-                Socket::Tcp(s) => read_framed(ctx.out, limit, trailer, remote, ipd, false, |buf| {
+                Socket::Tcp(s) => read_framed(ctx.out, limit, trailer, ipd, false, |buf| {
                     match TcpClientStack::receive(net, s, buf) {
                         Ok(0) => Err(true),
                         Ok(n) => Ok((n, remote)),
@@ -99,8 +99,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
                     }
                 }),
                 Socket::Udp(s) => {
-                    let guess = if dinfo { WIDEST_ADDR } else { remote };
-                    let got = read_framed(ctx.out, limit, trailer, guess, ipd, false, |buf| {
+                    let got = read_framed(ctx.out, limit, trailer, ipd, false, |buf| {
                         match UdpClientStack::receive(net, s, buf) {
                             Ok(r) => Ok(r),
                             Err(nb::Error::WouldBlock) => Err(false),
