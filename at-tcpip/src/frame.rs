@@ -102,3 +102,113 @@ fn frame(
     out.commit(hl + n + trailer.len());
     Some((n, from))
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use at_core::response::OutQueue;
+    use core::cell::Cell;
+    use core::net::{IpAddr, Ipv6Addr};
+
+    fn ipd(n: usize, from: SocketAddr, h: &mut Text<'_>) {
+        h.str("\r\n+IPD,4,")
+            .put(n)
+            .str(",\"")
+            .ip(from.ip())
+            .str("\",")
+            .put(from.port())
+            .str(":");
+    }
+
+    fn peer() -> SocketAddr {
+        "192.168.4.10:80".parse().unwrap()
+    }
+
+    #[test]
+    fn data_follows_its_header_and_the_trailer_follows_the_data() {
+        let mut out = OutQueue::<256>::new();
+        out.push(b"old").unwrap();
+        let got = read_framed(&mut out, 16, b"\r\n", ipd, false, |buf| {
+            buf[..5].copy_from_slice(b"hello");
+            Ok::<_, ()>((5, peer()))
+        });
+        assert!(matches!(got, Ok((5, p)) if p == peer()));
+        assert_eq!(
+            out.pending(),
+            b"old\r\n+IPD,4,5,\"192.168.4.10\",80:hello\r\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_read_composes_no_header_and_queues_nothing() {
+        let mut out = OutQueue::<256>::new();
+        let headers = Cell::new(0);
+        let header = |n: usize, from: SocketAddr, h: &mut Text<'_>| {
+            headers.set(headers.get() + 1);
+            ipd(n, from, h);
+        };
+        let got = read_framed(&mut out, 16, b"\r\n", header, false, |_| {
+            Ok::<_, ()>((0, peer()))
+        });
+        assert!(matches!(got, Ok((0, _))));
+        assert!(out.is_empty());
+        assert_eq!(headers.get(), 0);
+        // Kept when asked (`+CIPRECVDATA:0,`).
+        let got = read_framed(&mut out, 16, b"", header, true, |_| {
+            Ok::<_, ()>((0, peer()))
+        });
+        assert!(matches!(got, Ok((0, _))));
+        assert_eq!(out.pending(), b"\r\n+IPD,4,0,\"192.168.4.10\",80:");
+        assert_eq!(headers.get(), 1);
+    }
+
+    #[test]
+    fn the_widest_header_fits_and_a_longer_one_is_refused_whole() {
+        let widest = SocketAddr::new(IpAddr::V6(Ipv6Addr::from([0xffff; 8])), 65535);
+        let mut out = OutQueue::<4096>::new();
+        let got = read_framed(&mut out, 2048, b"\r\n", ipd, false, |buf| {
+            buf[..2048].fill(b'x');
+            Ok::<_, ()>((2048, widest))
+        });
+        assert!(got.is_ok());
+        let header = "\r\n+IPD,4,2048,\"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\",65535:";
+        assert!(header.len() <= HEADER_MAX);
+        assert_eq!(&out.pending()[..header.len()], header.as_bytes());
+        assert_eq!(out.len(), header.len() + 2048 + 2);
+        assert!(out.pending()[header.len()..header.len() + 2048]
+            .iter()
+            .all(|&b| b == b'x'));
+
+        let mut out = OutQueue::<256>::new();
+        let too_long = |_: usize, _: SocketAddr, h: &mut Text<'_>| {
+            h.str(core::str::from_utf8(&[b'h'; HEADER_MAX + 1]).unwrap());
+        };
+        let got = read_framed(&mut out, 8, b"", too_long, false, |buf| {
+            buf[0] = b'x';
+            Ok::<_, ()>((1, peer()))
+        });
+        assert!(matches!(got, Err(Framing::Full)));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn without_room_for_the_longest_header_nothing_is_read() {
+        let mut out = OutQueue::<{ HEADER_MAX + 16 + 1 }>::new();
+        // One byte short of HEADER_MAX + 16 + 2.
+        let got = read_framed(
+            &mut out,
+            16,
+            b"\r\n",
+            ipd,
+            false,
+            |_| -> Result<Received, ()> { panic!("read without room") },
+        );
+        assert!(matches!(got, Err(Framing::Full)));
+        assert!(out.is_empty());
+        // A read error reaches the caller.
+        let mut out = OutQueue::<256>::new();
+        let got = read_framed(&mut out, 16, b"\r\n", ipd, false, |_| Err::<Received, _>(7));
+        assert!(matches!(got, Err(Framing::Read(7))));
+        assert!(out.is_empty());
+    }
+}
