@@ -661,11 +661,7 @@ impl<P: NetPlatform<Net: TlsStack>> CommandSet<P> for TcpIp<P> {
         let mut next = earliest(pending, self.reconnect_at);
         next = earliest(next, self.dns.deadline());
         next = earliest(next, self.sntp.deadline());
-        if !self.links.is_empty() || self.server.is_some() {
-            next = earliest(next, self.idle_deadline());
-            next = earliest(next, self.handshake_deadline());
-        }
-        next
+        earliest(next, self.link_deadline())
     }
 
     fn restart(&mut self, ctx: &mut Context<'_, P>) {

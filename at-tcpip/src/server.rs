@@ -287,41 +287,33 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         }
     }
 
-    /// When the next handshake times out (the server's new client's, or link 0's when
-    /// transparent mode reconnects it).
-    pub(crate) fn handshake_deadline(&self) -> Option<Instant> {
-        let timeout = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
-        let client = self
+    /// When the next server-side deadline falls, in one pass over the links: a
+    /// handshake timing out (the server's new client's, or link 0's when transparent
+    /// mode reconnects it) or a server client idle for longer than `AT+CIPSTO`.
+    pub(crate) fn link_deadline(&self) -> Option<Instant> {
+        let handshake = Duration::from_millis(HANDSHAKE_TIMEOUT_MS);
+        let idle =
+            (self.server_timeout != 0).then(|| Duration::from_secs(u64::from(self.server_timeout)));
+        let mut next = self
             .server
             .as_ref()
             .and_then(|s| s.handshaking.as_ref())
-            .map(|(_, _, since)| *since);
-        let links = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.state == LinkState::Handshaking)
-            .map(|(_, l)| l.last_activity)
-            .min();
-        earliest(client, links).map(|t| t + timeout)
+            .map(|(_, _, since)| *since + handshake);
+        for (_, link) in self.links.iter() {
+            if link.state == LinkState::Handshaking {
+                next = earliest(next, Some(link.last_activity + handshake));
+            }
+            if let Some(idle) = idle.filter(|_| link.server_side) {
+                next = earliest(next, Some(link.last_activity + idle));
+            }
+        }
+        next
     }
 
     /// Seconds since 1970 from the SNTP clock, once it is set.
     pub(crate) fn unix_time(&self, now: Instant) -> Option<u64> {
         let micros = self.sntp.unix_time_micros(now)?;
         u64::try_from(micros / 1_000_000).ok()
-    }
-
-    /// When the next idle server client times out.
-    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
-        if self.server_timeout == 0 {
-            return None;
-        }
-        let timeout = Duration::from_secs(u64::from(self.server_timeout));
-        self.links
-            .iter()
-            .filter(|(_, l)| l.server_side)
-            .map(|(_, l)| l.last_activity + timeout)
-            .min()
     }
 
     /// Closes server clients idle for longer than `AT+CIPSTO`.
