@@ -392,7 +392,7 @@ pub struct IdleState {
 /// context switches over `window` (each time its event loop sleeps in `epoll_wait`
 /// and wakes, the kernel counts one). With no work due, the loop should not wake at
 /// all. One row is the control: the host sends `AT` every 100 ms, which must show as
-/// about 10 wake-ups a second, or the count measures nothing.
+/// at least 10 wake-ups a second (about two per command), or the count measures nothing.
 pub fn idle_wakeups(window: Duration) -> Vec<IdleState> {
     let settle = Duration::from_millis(300);
     let mut rows = Vec::new();
