@@ -172,11 +172,21 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
 
     /// A powered-off engine; the first [`poll`](Self::poll) boots it.
     pub fn new(profile: Profile, commands: C) -> Self {
+        Self::with_commands(profile, || commands)
+    }
+
+    /// [`new`](Self::new) with the command set made by `make` inside the constructor,
+    /// which is always inlined: the compiler can then write a large command set straight
+    /// into the engine's place, where an argument by value is first built in a temporary
+    /// on the caller's stack and then copied (a firmware that initialises the engine from
+    /// a task with a small stack cares: see `at_w800_init`).
+    #[inline(always)]
+    pub fn with_commands(profile: Profile, make: impl FnOnce() -> C) -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::CAPACITY_CHECK;
         Engine {
             system: System::factory(profile),
-            commands,
+            commands: make(),
             line: LineAssembler::new(),
             scratch: [0; LINE],
             out: OutQueue::new(),

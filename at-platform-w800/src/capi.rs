@@ -149,7 +149,7 @@ impl AtW800 {
     /// A new engine with the W800 profile.
     pub fn new(hooks: AtW800Hooks) -> Self {
         AtW800 {
-            engine: FirmwareEngine::new(Profile::W800, Default::default()),
+            engine: FirmwareEngine::with_commands(Profile::W800, Default::default),
             platform: new_platform(hooks),
             uart: UartWriter {
                 write: None,

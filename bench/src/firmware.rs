@@ -349,5 +349,5 @@ pub fn firmware_step(engine: &mut FwEngine, platform: &mut FwPlatform, now_ms: u
 
 /// A powered-off firmware engine.
 pub fn firmware_engine() -> FwEngine {
-    Engine::new(Profile::W800, at_tcpip::TcpIp::new())
+    Engine::with_commands(Profile::W800, at_tcpip::TcpIp::new)
 }
