@@ -95,6 +95,25 @@ fn modem_on_tcp() -> (Modem, TcpStream) {
     (m, s)
 }
 
+/// A booted, joined modem (single connection) with a TCP link to a local listener,
+/// opened after `before` (set-up lines such as `AT+CIPMODE=1\r\n`); returns the modem,
+/// the host's connection and the network peer's.
+fn linked_modem(before: &[&str]) -> (Modem, TcpStream, TcpStream) {
+    let (m, mut s) = modem_on_tcp();
+    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    for line in before {
+        cmd(&mut s, line, "OK\r\n");
+    }
+    cmd(
+        &mut s,
+        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n"),
+        "OK\r\n",
+    );
+    let (peer, _) = server.accept().expect("accept");
+    (m, s, peer)
+}
+
 /// Reads and counts until `n` bytes arrived.
 fn drain(mut s: TcpStream, n: u64) -> u64 {
     let mut buf = vec![0u8; 64 * 1024];
@@ -210,16 +229,7 @@ fn modem_tx(bytes: u64) -> f64 {
     // Whole 512-byte blocks: a partial last block waits for the 30 ms idle flush that the
     // specification asks for, a timer, not throughput (it was most of a 10 MB run).
     let bytes = bytes - bytes % 512;
-    let (_m, mut s) = modem_on_tcp();
-    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = server.local_addr().expect("addr").port();
-    cmd(&mut s, "AT+CIPMODE=1\r\n", "OK\r\n");
-    cmd(
-        &mut s,
-        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n"),
-        "OK\r\n",
-    );
-    let (peer, _) = server.accept().expect("accept");
+    let (_m, mut s, peer) = linked_modem(&["AT+CIPMODE=1\r\n"]);
     cmd(&mut s, "AT+CIPSEND\r\n", ">");
     let start = Instant::now();
     let reader = thread::spawn(move || drain(peer, bytes));
@@ -231,15 +241,7 @@ fn modem_tx(bytes: u64) -> f64 {
 }
 
 fn modem_rx(bytes: u64) -> f64 {
-    let (_m, mut s) = modem_on_tcp();
-    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = server.local_addr().expect("addr").port();
-    cmd(
-        &mut s,
-        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n"),
-        "OK\r\n",
-    );
-    let (mut peer, _) = server.accept().expect("accept");
+    let (_m, mut s, mut peer) = linked_modem(&[]);
     let start = Instant::now();
     let writer = thread::spawn(move || {
         write_zeros(&mut peer, bytes);
@@ -392,28 +394,20 @@ pub struct IdleState {
 /// context switches over `window` (each time its event loop sleeps in `epoll_wait`
 /// and wakes, the kernel counts one). With no work due, the loop should not wake at
 /// all. One row is the control: the host sends `AT` every 100 ms, which must show as
-/// at least 10 wake-ups a second (about two per command), or the count measures nothing.
+/// about 10 to 20 wake-ups a second (one or two per command), or the count measures
+/// nothing.
 pub fn idle_wakeups(window: Duration) -> Vec<IdleState> {
-    let settle = Duration::from_millis(300);
     let mut rows = Vec::new();
+    let mut measure = |pid: u32, state: &'static str, during: &mut dyn FnMut()| {
+        // Let the last command's effects (a 30 ms flush, say) pass first.
+        thread::sleep(Duration::from_millis(300));
+        if let Some(per_sec) = wakeups_per_sec(pid, window, during) {
+            rows.push(IdleState { state, per_sec });
+        }
+    };
     let (m, mut s) = modem_on_tcp();
     let pid = m.child.id();
-    let mut measure = |state: &'static str, during: &mut dyn FnMut()| {
-        thread::sleep(settle);
-        let Some(before) = context_switches(pid) else {
-            return;
-        };
-        let start = Instant::now();
-        during();
-        thread::sleep(window.saturating_sub(start.elapsed()));
-        let after = context_switches(pid).unwrap_or(before);
-        let secs = start.elapsed().as_secs_f64();
-        rows.push(IdleState {
-            state,
-            per_sec: (after - before) as f64 / secs,
-        });
-    };
-    measure("booted and joined, nothing open", &mut || {});
+    measure(pid, "booted and joined, nothing open", &mut || {});
 
     let server = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = server.local_addr().expect("addr").port();
@@ -424,7 +418,7 @@ pub fn idle_wakeups(window: Duration) -> Vec<IdleState> {
         "OK\r\n",
     );
     let (mut peer, _) = server.accept().expect("accept");
-    measure("+ a TCP client link", &mut || {});
+    measure(pid, "+ a TCP client link", &mut || {});
 
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp bind");
     let udp_port = udp.local_addr().expect("addr").port();
@@ -433,7 +427,7 @@ pub fn idle_wakeups(window: Duration) -> Vec<IdleState> {
         &format!("AT+CIPSTART=1,\"UDP\",\"127.0.0.1\",{udp_port},0,0\r\n"),
         "OK\r\n",
     );
-    measure("+ a UDP link", &mut || {});
+    measure(pid, "+ a UDP link", &mut || {});
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let server_port = listener.local_addr().expect("addr").port();
@@ -445,12 +439,12 @@ pub fn idle_wakeups(window: Duration) -> Vec<IdleState> {
     );
     let client = TcpStream::connect(("127.0.0.1", server_port)).expect("connect");
     read_until(&mut s, b"2,CONNECT\r\n");
-    measure("+ a TCP server with one client", &mut || {});
+    measure(pid, "+ a TCP server with one client", &mut || {});
 
     cmd(&mut s, "AT+CIPRECVMODE=1\r\n", "OK\r\n");
     peer.write_all(&[0u8; 100]).expect("peer write");
     read_until(&mut s, b"+IPD,0,100\r\n");
-    measure("+ passive receive, 100 bytes waiting", &mut || {});
+    measure(pid, "+ passive receive, 100 bytes waiting", &mut || {});
 
     let mut control = || {
         let start = Instant::now();
@@ -459,37 +453,37 @@ pub fn idle_wakeups(window: Duration) -> Vec<IdleState> {
             thread::sleep(Duration::from_millis(100));
         }
     };
-    measure("control: the host sends `AT` every 100 ms", &mut control);
+    measure(
+        pid,
+        "control: the host sends `AT` every 100 ms",
+        &mut control,
+    );
     drop((client, peer, m));
 
     // Transparent mode, on a modem of its own (single connection).
-    let (m, mut s) = modem_on_tcp();
-    let pid = m.child.id();
-    let server = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = server.local_addr().expect("addr").port();
-    cmd(
-        &mut s,
-        &format!("AT+CIPSTART=\"TCP\",\"127.0.0.1\",{port}\r\n"),
-        "OK\r\n",
-    );
-    let (mut peer, _) = server.accept().expect("accept");
-    cmd(&mut s, "AT+CIPMODE=1\r\n", "OK\r\n");
+    let (m, mut s, mut peer) = linked_modem(&["AT+CIPMODE=1\r\n"]);
     cmd(&mut s, "AT+CIPSEND\r\n", ">");
     // A partial block goes out on the 30 ms idle flush; then nothing is due.
     s.write_all(b"abc").expect("write");
     let mut got = [0u8; 3];
     peer.read_exact(&mut got).expect("peer read");
-    thread::sleep(settle);
-    if let Some(before) = context_switches(pid) {
-        let start = Instant::now();
-        thread::sleep(window);
-        let after = context_switches(pid).unwrap_or(before);
-        rows.push(IdleState {
-            state: "transparent mode, link idle after a partial block went out",
-            per_sec: (after - before) as f64 / start.elapsed().as_secs_f64(),
-        });
-    }
+    measure(
+        m.child.id(),
+        "transparent mode, link idle after a partial block went out",
+        &mut || {},
+    );
     rows
+}
+
+/// Context switches of process `pid` per second while `during` runs and for the rest
+/// of `window`; `None` off Linux.
+fn wakeups_per_sec(pid: u32, window: Duration, during: &mut dyn FnMut()) -> Option<f64> {
+    let before = context_switches(pid)?;
+    let start = Instant::now();
+    during();
+    thread::sleep(window.saturating_sub(start.elapsed()));
+    let after = context_switches(pid)?;
+    Some((after - before) as f64 / start.elapsed().as_secs_f64())
 }
 
 #[cfg(test)]
