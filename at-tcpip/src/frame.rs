@@ -93,7 +93,7 @@ fn frame(
     header(n, from, &mut text);
     if text.overflowed() {
         // Refuse rather than send a truncated header. Not reached by the headers of this
-        // crate (the widest, with a full IPv6 sender, is 63 bytes: see the tests); a
+        // crate (the widest, `+CIPRECVDATA` with a full IPv6 sender, is 66 bytes); a
         // header that did reach it would lose this read's bytes.
         return None;
     }
