@@ -383,11 +383,16 @@ impl Scenario {
             if idle && !std::mem::take(&mut at_least_once) {
                 break;
             }
-            let _ = self
-                .h
-                .engine
-                .poll(self.h.now, &mut self.h.platform, &mut self.sink);
+            self.poll_once();
         }
+    }
+
+    /// One `Engine::poll` at the harness's time, output to the sink.
+    fn poll_once(&mut self) {
+        let _ = self
+            .h
+            .engine
+            .poll(self.h.now, &mut self.h.platform, &mut self.sink);
     }
 
     fn drain_peer(&mut self) {
@@ -488,10 +493,7 @@ impl Scenario {
                 }
             }
             Op::IdlePoll => {
-                let _ = self
-                    .h
-                    .engine
-                    .poll(self.h.now, &mut self.h.platform, &mut self.sink);
+                self.poll_once();
             }
             Op::SimRecv => {
                 let net = &mut *self.net;
