@@ -241,6 +241,8 @@ pub struct Scenario {
     net: Box<SimNet>,
     sock: Option<SimTcp>,
     buf: Vec<u8>,
+    /// [`SERVER`], parsed once.
+    server: SocketAddr,
 }
 
 impl Scenario {
@@ -260,6 +262,7 @@ impl Scenario {
             net: Box::new(SimNet::new()),
             sock: None,
             buf: vec![0; CHUNK],
+            server: addr(SERVER),
         };
         s.setup();
         s
@@ -480,7 +483,9 @@ impl Scenario {
                 ] {
                     let _ = net.tcp_set_option(&mut s, o);
                 }
-                TcpClientStack::connect(net, &mut s, addr(SERVER)).expect("connect");
+                // The address was parsed at set-up: the engine's share of CIPSTART includes
+                // reading it from the command line, the stack's share must not.
+                TcpClientStack::connect(net, &mut s, self.server).expect("connect");
                 black_box(net.tcp_local_addr(&s));
                 self.sock = Some(s);
             }
