@@ -7,6 +7,8 @@
 pub mod firmware;
 
 #[cfg(feature = "std")]
+pub mod callgrind;
+#[cfg(feature = "std")]
 pub mod csky;
 #[cfg(feature = "std")]
 pub mod e2e;

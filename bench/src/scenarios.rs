@@ -62,7 +62,7 @@ pub enum Unit {
     Command,
     /// [`CHUNK`] payload bytes.
     Chunk,
-    /// Platform work only: the baseline subtracted from another scenario.
+    /// Platform work only: what the sim itself costs for the calls another scenario makes.
     Baseline,
     /// One `Engine::poll` with no input and nothing due.
     Poll,
@@ -109,8 +109,6 @@ pub struct Info {
     pub what: &'static str,
     /// Unit of one operation.
     pub unit: Unit,
-    /// The scenario whose cost is the platform's share of this one, if any.
-    pub baseline: Option<&'static str>,
     /// The operation.
     pub op: Op,
 }
@@ -121,98 +119,84 @@ pub const SCENARIOS: &[Info] = &[
         name: "at",
         what: "`AT`",
         unit: Unit::Command,
-        baseline: None,
         op: Op::At,
     },
     Info {
         name: "cipmux_query",
         what: "`AT+CIPMUX?`",
         unit: Unit::Command,
-        baseline: None,
         op: Op::CipmuxQuery,
     },
     Info {
         name: "cipstart",
         what: "`AT+CIPSTART=0,\"TCP\",\"192.168.10.110\",8080` (CIPMUX=1)",
         unit: Unit::Command,
-        baseline: Some("sim_connect"),
         op: Op::Cipstart,
     },
     Info {
         name: "sim_connect",
         what: "sim only: socket + connect + local_addr + 4 options",
         unit: Unit::Baseline,
-        baseline: None,
         op: Op::SimConnect,
     },
     Info {
         name: "cipsend_cmd",
         what: "`AT+CIPSEND=0,1460` up to the `>` prompt",
         unit: Unit::Command,
-        baseline: None,
         op: Op::CipsendCmd,
     },
     Info {
         name: "cipsntpcfg",
         what: "`AT+CIPSNTPCFG=1,8,\"cn.ntp.org.cn\",\"ntp.sjtu.edu.cn\"`",
         unit: Unit::Command,
-        baseline: None,
         op: Op::Cipsntpcfg,
     },
     Info {
         name: "transparent_tx",
         what: "transparent mode, 1460 bytes host -> network",
         unit: Unit::Chunk,
-        baseline: Some("sim_send"),
         op: Op::TransparentTx,
     },
     Info {
         name: "cipsend_tx",
         what: "`AT+CIPSEND=0,1460` + 1460 bytes + `SEND OK`",
         unit: Unit::Chunk,
-        baseline: Some("sim_send"),
         op: Op::CipsendTx,
     },
     Info {
         name: "sim_send",
         what: "sim only: TCP send of 1460 bytes (512+512+436)",
         unit: Unit::Baseline,
-        baseline: None,
         op: Op::SimSend,
     },
     Info {
         name: "active_rx",
         what: "active receive: 1460 bytes network -> `+IPD,0,1460:` to the host",
         unit: Unit::Chunk,
-        baseline: Some("sim_recv"),
         op: Op::ActiveRx,
     },
     Info {
         name: "passive_rx",
         what: "passive receive: `AT+CIPRECVDATA=0,1460` -> `+CIPRECVDATA:1460,...`",
         unit: Unit::Chunk,
-        baseline: Some("sim_recv"),
         op: Op::PassiveRx,
     },
     Info {
         name: "sim_recv",
         what: "sim only: TCP receive of 1460 bytes",
         unit: Unit::Baseline,
-        baseline: None,
         op: Op::SimRecv,
     },
     Info {
         name: "idle_poll",
         what: "5 TCP links open, no network activity reported (std: no readiness event)",
         unit: Unit::Poll,
-        baseline: None,
         op: Op::IdlePoll,
     },
     Info {
         name: "idle_poll_passes",
         what: "5 TCP links open, activity reported on every poll (W800: lwIP cannot tell, so every 10 ms poll runs the socket passes)",
         unit: Unit::Poll,
-        baseline: None,
         op: Op::IdlePoll,
     },
 ];

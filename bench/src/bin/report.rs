@@ -22,8 +22,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Instructions per operation of scenario `name`, counted by callgrind.
-fn callgrind(name: &str, iters: u64, out_dir: &Path) -> Option<f64> {
+/// Instructions per operation of scenario `name`, counted by callgrind: all of them, and
+/// the engine's own (see `at_bench::callgrind`).
+fn callgrind(name: &str, iters: u64, out_dir: &Path) -> Option<(f64, f64)> {
     let exe = std::env::current_exe().ok()?.with_file_name("scenario");
     let out = out_dir.join(format!("callgrind.{name}.out"));
     let o = Command::new("valgrind")
@@ -54,7 +55,9 @@ fn callgrind(name: &str, iters: u64, out_dir: &Path) -> Option<f64> {
         out_dir.join(format!("profile.{name}.txt")),
         &annotate.stdout,
     );
-    Some(n / iters as f64)
+    let profile = std::fs::read_to_string(&out).ok()?;
+    let engine = at_bench::callgrind::EngineShare::of_profile(&profile).engine();
+    Some((n / iters as f64, engine as f64 / iters as f64))
 }
 
 struct CodeSize {
@@ -196,17 +199,18 @@ fn main() {
         );
         rows.push((info, t, ir));
     }
-    let ir_of = |name: &str| rows.iter().find(|r| r.0.name == name).and_then(|r| r.2);
     let _ = writeln!(md, "## Command path (in process, SimPlatform)\n");
     let _ = writeln!(
         md,
-        "| command | commands/s | ns/command | instructions/command | without the sim's share |\n|---|---:|---:|---:|---:|"
+        "| command | commands/s | ns/command | instructions/command | the engine's own (sim and harness excluded) |\n|---|---:|---:|---:|---:|"
     );
     let mut jrows = Vec::new();
+    // The engine's own share; the baseline scenarios call the sim directly and have none.
+    let own = |info: &scenarios::Info, ir: Option<(f64, f64)>| {
+        ir.filter(|_| info.unit != Unit::Baseline).map(|(_, e)| e)
+    };
     for (info, t, ir) in &rows {
-        let net = info.baseline.and_then(ir_of);
-        let excl = ir.zip(net).map(|(a, b)| a - b);
-        let fmt = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.0}"));
+        let fmt = |v: Option<f64>| v.map_or("".into(), |v| format!("{v:.0}"));
         match info.unit {
             Unit::Command | Unit::Baseline
                 if info.name != "sim_send" && info.name != "sim_recv" =>
@@ -217,21 +221,22 @@ fn main() {
                     info.what,
                     t.ops_per_sec(),
                     t.ns_per_op,
-                    fmt(*ir),
-                    fmt(excl)
+                    fmt(ir.map(|(all, _)| all)),
+                    fmt(own(info, *ir))
                 );
             }
             _ => {}
         }
+        let json_num = |v: Option<f64>| v.map_or("null".into(), |v| format!("{v:.1}"));
         jrows.push(format!(
-            "    {{\"name\": \"{}\", \"unit\": \"{:?}\", \"ops\": {}, \"ns_per_op\": {:.1}, \"ops_per_sec\": {:.0}, \"instructions_per_op\": {}, \"instructions_per_op_excluding_sim\": {}}}",
+            "    {{\"name\": \"{}\", \"unit\": \"{:?}\", \"ops\": {}, \"ns_per_op\": {:.1}, \"ops_per_sec\": {:.0}, \"instructions_per_op\": {}, \"engine_instructions_per_op\": {}}}",
             info.name,
             info.unit,
             t.ops,
             t.ns_per_op,
             t.ops_per_sec(),
-            ir.map_or("null".into(), |v| format!("{v:.1}")),
-            excl.map_or("null".into(), |v| format!("{v:.1}")),
+            json_num(ir.map(|(all, _)| all)),
+            json_num(own(info, *ir)),
         ));
     }
     let _ = writeln!(
@@ -240,20 +245,18 @@ fn main() {
     );
     let _ = writeln!(
         md,
-        "| path | MB/s | instructions/byte | instructions/byte beyond the sim's copies |\n|---|---:|---:|---:|"
+        "| path | MB/s | instructions/byte | the engine's own per byte (sim and harness excluded) |\n|---|---:|---:|---:|"
     );
     for (info, t, ir) in &rows {
         if info.unit == Unit::Chunk || matches!(info.name, "sim_send" | "sim_recv") {
-            let net = info.baseline.and_then(ir_of);
-            let per = |v: f64| v / CHUNK as f64;
+            let per = |v: f64| format!("{:.2}", v / CHUNK as f64);
             let _ = writeln!(
                 md,
                 "| {} | {:.0} | {} | {} |",
                 info.what,
                 t.bytes_per_sec() / 1e6,
-                ir.map_or("n/a".into(), |v| format!("{:.2}", per(v))),
-                ir.zip(net)
-                    .map_or("n/a".into(), |(a, b)| format!("{:.2}", per(a - b)))
+                ir.map_or("n/a".into(), |(all, _)| per(all)),
+                own(info, *ir).map_or("".into(), per)
             );
         }
     }
@@ -271,8 +274,8 @@ fn main() {
                 "| {} | {:.0} | {} | {} |",
                 info.what,
                 t.ops_per_sec(),
-                ir.map_or("n/a".into(), |v| format!("{v:.0}")),
-                ir.map_or("n/a".into(), |v| format!("{:.0}", v * 100.0))
+                ir.map_or("n/a".into(), |(all, _)| format!("{all:.0}")),
+                ir.map_or("n/a".into(), |(all, _)| format!("{:.0}", all * 100.0))
             );
         }
     }
