@@ -29,7 +29,7 @@ use crate::command::{CommandSet, Context, Deferred, Outcome};
 use crate::data::{DataRequest, EscapeDetector, EscapeStep};
 use crate::line::{Assembled, LineAssembler};
 use crate::params::Args;
-use crate::parse::{parse_line, parse_params, Form};
+use crate::parse::{is_valid_name, parse_params, split_line, Form, ParseError};
 use crate::platform::Platform;
 use crate::profile::Profile;
 use crate::response::{self, ErrCode, ErrSub, OutQueue};
@@ -834,16 +834,19 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             ..
         } = self;
         let mut args = Args::new();
-        let target = parse_line(line.line())
+        let target = split_line(line.line())
             .map_err(ErrCode::from)
             .and_then(|cl| {
                 let target = match Basic::find_name(cl.name) {
                     Some(i) => Target::Basic(i),
-                    None => Target::Set(
-                        commands
-                            .find(cl.name)
-                            .ok_or(ErrCode::plain(ErrSub::UnknownCommand))?,
-                    ),
+                    None => match commands.find(cl.name) {
+                        Some(i) => Target::Set(i),
+                        // Only a name the tables lack needs its bytes checked.
+                        None if is_valid_name(cl.name) => {
+                            return Err(ErrCode::plain(ErrSub::UnknownCommand))
+                        }
+                        None => return Err(ParseError::BadForm.into()),
+                    },
                 };
                 let info = match target {
                     Target::Basic(i) => Basic::entry(i),

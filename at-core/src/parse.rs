@@ -8,11 +8,8 @@
 //! buffer, so parsing allocates nothing. The line's structure is parsed with nom; the
 //! parameter list, the hot path of every set command, with a hand-written scanner.
 
-use nom::branch::alt;
-use nom::bytes::complete::{tag, take_while, take_while1};
-use nom::character::complete::char;
-use nom::combinator::recognize;
-use nom::sequence::pair;
+use nom::bytes::complete::{tag, take_till};
+use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
 use crate::params::{Args, Param, MAX_PARAMS};
@@ -80,24 +77,29 @@ impl From<ParseError> for ErrCode {
 
 type Res<'a, T> = IResult<&'a [u8], T, ()>;
 
-fn name(input: &[u8]) -> Res<'_, &[u8]> {
-    alt((
-        recognize(pair(char('+'), take_while1(is_name_byte))),
-        take_while(is_name_byte),
-    ))
-    .parse(input)
+/// `AT`, then the name: everything up to the form's `=` or `?` (or the end).
+fn head(line: &[u8]) -> Res<'_, &[u8]> {
+    preceded(tag("AT"), take_till(|b| b == b'=' || b == b'?')).parse(line)
 }
 
 fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// Splits a line (without terminator) into name, form and raw parameters.
-pub fn parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
-    let (rest, _) = tag::<_, _, ()>("AT")
-        .parse(line)
-        .map_err(|_| ParseError::NoAt)?;
-    let (rest, name) = name(rest).map_err(|_| ParseError::BadForm)?;
+/// Whether `name` is well formed: empty (plain `AT`), or an optional `+` followed by
+/// letters, digits and `_` (at least one after a `+`).
+pub fn is_valid_name(name: &[u8]) -> bool {
+    let body = name.strip_prefix(b"+").unwrap_or(name);
+    (body.len() == name.len() || !body.is_empty()) && body.iter().all(|&b| is_name_byte(b))
+}
+
+/// Splits a line (without terminator) into name, form and raw parameters, without
+/// checking the name's bytes: a name found in a command table is well formed by
+/// construction, so the engine checks only a name it did not find
+/// ([`is_valid_name`]: `ERR CODE` "parse failed" rather than "unknown command").
+/// This is the command path's parser: the name is read once, by the lookup.
+pub fn split_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
+    let (rest, name) = head(line).map_err(|_| ParseError::NoAt)?;
     let (form, params) = match rest {
         b"" => (Form::Execute, &rest[..0]),
         b"?" => (Form::Query, &rest[..0]),
@@ -106,6 +108,17 @@ pub fn parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
         _ => return Err(ParseError::BadForm),
     };
     Ok(CommandLine { name, form, params })
+}
+
+/// Splits a line (without terminator) into a well-formed name, the form and the raw
+/// parameters: [`split_line`], then [`is_valid_name`].
+pub fn parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
+    let cl = split_line(line)?;
+    if is_valid_name(cl.name) {
+        Ok(cl)
+    } else {
+        Err(ParseError::BadForm)
+    }
 }
 
 /// Where the closing quote of a string that starts right after its opening quote is,
@@ -265,6 +278,72 @@ mod test {
         assert_eq!(parse_line(b"AT+GMR?x"), Err(ParseError::BadForm));
         assert_eq!(parse_line(b"AT+"), Err(ParseError::BadForm));
         assert_eq!(parse_line(b"AT+gmr").unwrap().name, b"+gmr");
+    }
+
+    #[test]
+    fn split_line_leaves_the_name_to_the_lookup() {
+        // The name runs to the form's `=` or `?`, whatever its bytes.
+        let l = split_line(b"AT+GMR x").unwrap();
+        assert_eq!((l.name, l.form), (&b"+GMR x"[..], Form::Execute));
+        assert!(!is_valid_name(l.name));
+        let l = split_line(b"AT+C\xffP=1,\"a=b\"").unwrap();
+        assert_eq!(
+            (l.name, l.form, l.params),
+            (&b"+C\xffP"[..], Form::Set, &b"1,\"a=b\""[..])
+        );
+        assert_eq!(split_line(b"AT+GMR?x"), Err(ParseError::BadForm));
+        assert_eq!(split_line(b"AT?="), Err(ParseError::BadForm));
+        assert_eq!(split_line(b"A"), Err(ParseError::NoAt));
+        for ok in [&b""[..], b"E0", b"+GMR", b"+UART_CUR", b"+a1_"] {
+            assert!(is_valid_name(ok), "{ok:?}");
+        }
+        for bad in [
+            &b"+"[..],
+            b"++A",
+            b"+A+",
+            b"+A B",
+            b"E-0",
+            b"+\x00",
+            b"+\xc3\xa9",
+        ] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+
+    /// The line grammar as first written (nom): `AT`, then `+` and one or more name bytes
+    /// or zero or more name bytes, then nothing, `?`, `=?` or `=` and the parameters.
+    fn reference_parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
+        let rest = line.strip_prefix(b"AT").ok_or(ParseError::NoAt)?;
+        let start = usize::from(rest.first() == Some(&b'+'));
+        let len = rest[start..]
+            .iter()
+            .take_while(|&&b| is_name_byte(b))
+            .count();
+        if start == 1 && len == 0 {
+            return Err(ParseError::BadForm);
+        }
+        let (name, rest) = rest.split_at(start + len);
+        let (form, params) = match rest {
+            b"" => (Form::Execute, &rest[..0]),
+            b"?" => (Form::Query, &rest[..0]),
+            b"=?" => (Form::Test, &rest[..0]),
+            [b'=', params @ ..] => (Form::Set, params),
+            _ => return Err(ParseError::BadForm),
+        };
+        Ok(CommandLine { name, form, params })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_line_keeps_the_grammar(
+            name in proptest::collection::vec(
+                proptest::sample::select(&b"+_aZ09 ?=\"\x00\xff"[..]), 0..6),
+            tail in proptest::collection::vec(
+                proptest::sample::select(&b"=?,1\"x"[..]), 0..4),
+        ) {
+            let line = [&b"AT"[..], &name, &tail].concat();
+            proptest::prop_assert_eq!(parse_line(&line), reference_parse_line(&line));
+        }
     }
 
     #[test]

@@ -170,7 +170,20 @@ fn unsupported_forms() {
     ] {
         assert_eq!(h.send(line), err(0x010c_0000)[..], "{line:?}");
     }
-    assert_eq!(h.send(b"AT+GMR x\r\n"), err(0x0108_0000)[..]);
+    // A malformed name is "parse failed", not "unknown command", whether or not a known
+    // name starts it.
+    for line in [
+        &b"AT+GMR x\r\n"[..],
+        b"AT+\r\n",
+        b"AT+=1\r\n",
+        b"AT++GMR\r\n",
+        b"AT+G MR?\r\n",
+        b"AT+CIP\xffSTART=0\r\n",
+        b"AT\x00\r\n",
+        b"AT+GMR?x\r\n",
+    ] {
+        assert_eq!(h.send(line), err(0x0108_0000)[..], "{line:?}");
+    }
 }
 
 #[test]
