@@ -6,7 +6,7 @@
 //! that dispatch and the listing see one table.
 
 use crate::command::{CommandInfo, CommandSet, Context, Deferred, Forms, Outcome};
-use crate::params::Args;
+use crate::params::{saturating_i32, Args};
 use crate::parse::Form;
 use crate::platform::{FlowControl, Parity, Platform, StopBits, UartConfig};
 use crate::system::{KEY_SYSMSG, KEY_UART_DEF};
@@ -45,7 +45,7 @@ static TABLE: [CommandInfo; 13] = [
 pub(crate) const CMD: usize = 5;
 
 /// Highest `AT+SYSMSG` value: bits 0 to 2.
-pub const SYSMSG_MAX: i64 = 7;
+pub const SYSMSG_MAX: i32 = 7;
 
 impl Basic {
     /// Number of basic commands.
@@ -192,7 +192,7 @@ fn uart_set<P: Platform>(args: &Args<'_>, ctx: &mut Context<'_, P>, default: boo
     let profile = ctx.system.profile;
     let baud = args.int(
         0,
-        i64::from(profile.uart_baud_min)..=i64::from(profile.uart_baud_max),
+        saturating_i32(profile.uart_baud_min)..=saturating_i32(profile.uart_baud_max),
     )? as u32;
     let data_bits = args.int(1, 5..=8)? as u8;
     let stop_bits = match args.int(2, 1..=3)? {
@@ -233,7 +233,7 @@ fn uart_set<P: Platform>(args: &Args<'_>, ctx: &mut Context<'_, P>, default: boo
 pub(crate) fn load_settings<P: Platform>(ctx: &mut Context<'_, P>) {
     let mut buf = [0u8; 8];
     if let Some([v]) = ctx.load(KEY_SYSMSG, &mut buf) {
-        if i64::from(*v) <= SYSMSG_MAX {
+        if i32::from(*v) <= SYSMSG_MAX {
             ctx.system.sysmsg = *v;
         }
     }

@@ -251,7 +251,7 @@ impl SslSettings {
         let least = if command == SslCommand::Psk { 2 } else { 1 };
         arg!(args.count(base + least, at_core::params::MAX_PARAMS));
         let ids = if mux {
-            match arg!(args.int(0, 0..=MAX_LINKS as i64)) as usize {
+            match arg!(args.int(0, 0..=MAX_LINKS as i32)) as usize {
                 MAX_LINKS => 0..MAX_LINKS,
                 id => id..id + 1,
             }
@@ -277,7 +277,7 @@ impl SslSettings {
             }
             SslCommand::Alpn => {
                 arg!(args.count(base + 1, base + 1 + ALPN_COUNT_MAX));
-                let count = arg!(args.int(base, 0..=ALPN_COUNT_MAX as i64)) as usize;
+                let count = arg!(args.int(base, 0..=ALPN_COUNT_MAX as i32)) as usize;
                 arg!(args.count(base + 1 + count, base + 1 + count));
                 let mut wire = Vec::<u8, ALPN_WIRE_MAX>::new();
                 for i in base + 1..base + 1 + count {
@@ -327,7 +327,7 @@ impl SslSettings {
         let Some(auth) = AuthMode::from_number(auth) else {
             return ArgError::Invalid(base as u8).into();
         };
-        let range = 0..=i64::from(PKI_INDEX_MAX);
+        let range = 0..=i32::from(PKI_INDEX_MAX);
         let pki = arg!(args.opt_int(base + 1, range.clone())).unwrap_or(0) as u8;
         let ca = arg!(args.opt_int(base + 2, range)).unwrap_or(0) as u8;
         let mut table = [0u8; 3 * MAX_LINKS];

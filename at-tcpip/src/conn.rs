@@ -180,7 +180,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let base = usize::from(with_id);
         arg!(args.count(base + 3, base + 6));
         let id = if with_id {
-            arg!(args.int(0, 0..=MAX_LINKS as i64 - 1)) as usize
+            arg!(args.int(0, 0..=MAX_LINKS as i32 - 1)) as usize
         } else if self.mux {
             match self.links.free_id() {
                 Some(id) => id,
@@ -591,7 +591,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             Form::Execute if !self.mux => 0..1,
             Form::Set if self.mux => {
                 arg!(args.count(1, 1));
-                match arg!(args.int(0, 0..=MAX_LINKS as i64)) as usize {
+                match arg!(args.int(0, 0..=MAX_LINKS as i32)) as usize {
                     MAX_LINKS => 0..MAX_LINKS,
                     id => id..id + 1,
                 }
@@ -682,12 +682,12 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         &mut self,
         args: &Args<'_>,
         ctx: &mut Context<'_, P>,
-        max_len: i64,
+        max_len: i32,
     ) -> Result<Prepared, Outcome> {
         let base = usize::from(self.mux);
         args.count(base + 1, base + 3)?;
         let id = if self.mux {
-            args.int(0, 0..=MAX_LINKS as i64 - 1)? as usize
+            args.int(0, 0..=MAX_LINKS as i32 - 1)? as usize
         } else {
             0
         };
@@ -789,7 +789,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         ctx: &mut Context<'_, P>,
         escaped: bool,
     ) -> Outcome {
-        let max = i64::from(ctx.system.profile.cipsend_max);
+        let max = i32::from(ctx.system.profile.cipsend_max);
         match self.prepare_send(args, ctx, max) {
             Ok(prepared) => {
                 let len = prepared.1 as usize;
@@ -805,7 +805,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     }
 
     pub(crate) fn cipsendl(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
-        match self.prepare_send(args, ctx, i64::from(i32::MAX)) {
+        match self.prepare_send(args, ctx, i32::MAX) {
             Ok(prepared) => {
                 let request = DataRequest::Stream {
                     len: prepared.1,
@@ -907,16 +907,16 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let base = usize::from(self.mux);
         arg!(args.count(base + 3, base + 4));
         let ids = if self.mux {
-            match arg!(args.int(0, 0..=MAX_LINKS as i64)) as usize {
+            match arg!(args.int(0, 0..=MAX_LINKS as i32)) as usize {
                 MAX_LINKS => 0..MAX_LINKS,
                 id => id..id + 1,
             }
         } else {
             0..1
         };
-        let linger = arg!(args.opt_int(base, -1..=i64::from(i32::MAX))).map(|v| v as i32);
+        let linger = arg!(args.opt_int(base, -1..=i32::MAX)).map(|v| v as i32);
         let nodelay = arg!(args.opt_int(base + 1, 0..=1)).map(|v| v == 1);
-        let send_timeout = arg!(args.opt_int(base + 2, 0..=i64::from(i32::MAX))).map(|v| v as u32);
+        let send_timeout = arg!(args.opt_int(base + 2, 0..=i32::MAX)).map(|v| v as u32);
         let keepalive = arg!(args.opt_int(base + 3, 0..=7200)).map(|v| v as u16);
         let mut table = self.tcp_opts;
         for id in ids.clone() {

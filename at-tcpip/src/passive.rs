@@ -203,7 +203,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let base = usize::from(self.mux);
         arg!(args.count(base + 1, base + 1));
         let id = if self.mux {
-            arg!(args.int(0, 0..=MAX_LINKS as i64 - 1)) as usize
+            arg!(args.int(0, 0..=MAX_LINKS as i32 - 1)) as usize
         } else {
             0
         };

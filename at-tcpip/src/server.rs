@@ -44,7 +44,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
 
     pub(crate) fn set_server_max(&mut self, args: &Args<'_>) -> Outcome {
         arg!(args.count(1, 1));
-        let max = arg!(args.int(0, 1..=MAX_LINKS as i64)) as u8;
+        let max = arg!(args.int(0, 1..=MAX_LINKS as i32)) as u8;
         if self.server.is_some() {
             diag!("set CIPSERVERMAXCONN before starting the server");
             return exec();

@@ -447,7 +447,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         if enable {
             arg!(args.count(2, 2 + MAX_SERVERS));
         }
-        let zone = match arg!(args.opt_int(1, i64::MIN..=i64::MAX)) {
+        let zone = match arg!(args.opt_int(1, i32::MIN..=i32::MAX)) {
             Some(v) => match TimeZone::parse(v) {
                 Some(zone) => Some(zone),
                 None => return ArgError::Invalid(1).into(),
@@ -516,7 +516,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     /// passed).
     pub(crate) fn sntp_intv_set(&mut self, args: &Args<'_>, ctx: &mut Context<'_, P>) -> Outcome {
         arg!(args.count(1, 1));
-        let v = arg!(args.int(0, i64::from(MIN_INTERVAL_S)..=i64::from(MAX_INTERVAL_S)));
+        let v = arg!(args.int(0, MIN_INTERVAL_S as i32..=MAX_INTERVAL_S as i32));
         self.sntp.interval_s = u32::try_from(v).unwrap_or(DEFAULT_INTERVAL_S);
         let sntp = &mut self.sntp;
         if sntp.enabled && sntp.round.is_none() && sntp.failures == 0 {
