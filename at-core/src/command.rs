@@ -68,7 +68,7 @@ pub fn find_in(table: &[CommandInfo], name: &[u8]) -> Option<usize> {
 /// A command's name and supported forms, listed by `AT+CMD?`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandInfo {
-    /// The name after `AT`, e.g. `"+CIPMUX"`.
+    /// The name after `AT`, e.g. `"+CIPMUX"`; well formed (see [`CommandInfo::new`]).
     pub name: &'static str,
     /// The forms it supports; any other form is answered `ERROR`.
     pub forms: Forms,
@@ -76,7 +76,18 @@ pub struct CommandInfo {
 
 impl CommandInfo {
     /// Declares a command.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is not well formed ([`is_valid_name`](crate::parse::is_valid_name)):
+    /// the engine reads a line's name up to its `=` or `?` and leaves checking the bytes
+    /// to the lookup, so a table may hold well-formed names only. In a `const` or
+    /// `static` table this is a compile-time error.
     pub const fn new(name: &'static str, forms: Forms) -> Self {
+        assert!(
+            crate::parse::is_valid_name(name.as_bytes()),
+            "a command name is `+` and letters, digits or `_`"
+        );
         CommandInfo { name, forms }
     }
 }
@@ -385,5 +396,24 @@ impl<P: Platform, A: CommandSet<P>, B: CommandSet<P>> CommandSet<P> for (A, B) {
     fn restart(&mut self, ctx: &mut Context<'_, P>) {
         self.0.restart(ctx);
         self.1.restart(ctx);
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn table_names_are_well_formed() {
+        assert_eq!(CommandInfo::new("+UART_CUR", Forms::SET).name, "+UART_CUR");
+        assert_eq!(CommandInfo::new("", Forms::EXECUTE).name, "");
+    }
+
+    #[test]
+    #[should_panic(expected = "a command name")]
+    fn a_name_the_line_splitter_cannot_reach_is_refused() {
+        // `AT+MY-CMD` splits to the name `+MY-CMD`, which would then be found without
+        // ever being checked: such a table entry is refused up front.
+        let _ = CommandInfo::new(core::hint::black_box("+MY-CMD"), Forms::EXECUTE);
     }
 }

@@ -82,15 +82,26 @@ fn head(line: &[u8]) -> Res<'_, &[u8]> {
     preceded(tag("AT"), take_till(|b| b == b'=' || b == b'?')).parse(line)
 }
 
-fn is_name_byte(b: u8) -> bool {
+const fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Whether `name` is well formed: empty (plain `AT`), or an optional `+` followed by
 /// letters, digits and `_` (at least one after a `+`).
-pub fn is_valid_name(name: &[u8]) -> bool {
-    let body = name.strip_prefix(b"+").unwrap_or(name);
-    (body.len() == name.len() || !body.is_empty()) && body.iter().all(|&b| is_name_byte(b))
+/// [`CommandInfo::new`](crate::command::CommandInfo::new) holds every table name to it.
+pub const fn is_valid_name(name: &[u8]) -> bool {
+    let plus = !name.is_empty() && name[0] == b'+';
+    if plus && name.len() == 1 {
+        return false;
+    }
+    let mut i = plus as usize;
+    while i < name.len() {
+        if !is_name_byte(name[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Splits a line (without terminator) into name, form and raw parameters, without
