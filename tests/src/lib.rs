@@ -17,6 +17,19 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 /// this long.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Runs a blocking socket call again when a signal interrupted it. A socket with a read
+/// timeout (`SO_RCVTIMEO`) is never restarted after a signal handler ran, whatever
+/// `SA_RESTART` says (signal(7)), so `recv_from`, `accept` and `read` on such sockets
+/// can fail with `Interrupted` in a test process that spawns children.
+pub fn retry_interrupted<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
 /// The `at-modem` binary, built (once per test process) by the same cargo that runs the
 /// tests, so it is never stale.
 pub fn modem_binary() -> &'static Path {
@@ -333,7 +346,12 @@ impl Host {
 pub fn accept_peer(listener: &std::net::TcpListener) -> std::net::TcpStream {
     let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
     let ms = PollTimeout::try_from(PATIENCE.as_millis() as i32).unwrap_or(PollTimeout::MAX);
-    let ready = poll(&mut fds, ms).expect("poll listener");
+    let ready = loop {
+        match poll(&mut fds, ms) {
+            Err(nix::errno::Errno::EINTR) => {}
+            result => break result.expect("poll listener"),
+        }
+    };
     assert!(ready > 0, "the module never connected");
     let (s, _) = listener.accept().expect("accept");
     s.set_read_timeout(Some(PATIENCE)).expect("read timeout");

@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use at_e2e_tests::{accept_peer, Host, Modem, PATIENCE};
+use at_e2e_tests::{accept_peer, retry_interrupted, Host, Modem, PATIENCE};
 
 const QUIET: Duration = Duration::from_millis(100);
 
@@ -161,7 +161,7 @@ fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
 fn expect_closed(s: &mut TcpStream) {
     s.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buf = [0u8; 64];
-    match s.read(&mut buf) {
+    match retry_interrupted(|| s.read(&mut buf)) {
         Ok(0) => {}
         Ok(n) => panic!("data instead of a close: {:?}", &buf[..n]),
         Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
@@ -172,7 +172,7 @@ fn expect_closed(s: &mut TcpStream) {
 /// One datagram (bounded wait).
 fn recv_datagram(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     let mut buf = [0u8; 2048];
-    let (n, from) = s.recv_from(&mut buf).expect("datagram from the module");
+    let (n, from) = retry_interrupted(|| s.recv_from(&mut buf)).expect("datagram from the module");
     (buf[..n].to_vec(), from)
 }
 

@@ -21,7 +21,7 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use at_e2e_tests::{accept_peer, port_writer, Host, Modem, PATIENCE};
+use at_e2e_tests::{accept_peer, port_writer, retry_interrupted, Host, Modem, PATIENCE};
 
 const LIMIT_KIB: u64 = 8 * 1024;
 
@@ -248,7 +248,7 @@ fn open_link(host: &mut Host, id: usize, l: &TcpListener) -> TcpStream {
 fn expect_closed(s: &mut TcpStream, what: &str) {
     s.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buf = [0u8; 64];
-    match s.read(&mut buf) {
+    match retry_interrupted(|| s.read(&mut buf)) {
         Ok(0) => {}
         Ok(n) => panic!("{what}: data instead of a close: {:?}", &buf[..n]),
         Err(e) if e.kind() == ErrorKind::ConnectionReset => {}

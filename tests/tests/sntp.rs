@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use at_e2e_tests::{Host, Modem, PATIENCE};
+use at_e2e_tests::{retry_interrupted, Host, Modem, PATIENCE};
 
 const SSID: &str = "lab";
 const PASSWORD: &str = "secret123";
@@ -241,9 +241,8 @@ fn silent_server(addr: &str) -> UdpSocket {
 
 fn expect_request(server: &UdpSocket) -> (SocketAddr, Instant) {
     let mut buf = [0u8; 128];
-    let (n, from) = server
-        .recv_from(&mut buf)
-        .expect("an SNTP request from the module");
+    let (n, from) =
+        retry_interrupted(|| server.recv_from(&mut buf)).expect("an SNTP request from the module");
     assert_eq!(n, 48, "an SNTP request is 48 bytes");
     assert_eq!(buf[0], 0x23, "LI 0, version 4, mode 3 (client)");
     (from, Instant::now())

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use at_e2e_tests::{port_writer, Host, Modem, PATIENCE};
+use at_e2e_tests::{port_writer, retry_interrupted, Host, Modem, PATIENCE};
 use at_platform_std::pki::{issue, CertificateRequest, Issued};
 use at_platform_std::tls;
 use openssl::nid::Nid;
@@ -178,7 +178,7 @@ fn echo(s: &mut SslStream<TcpStream>) -> usize {
     let mut buf = [0u8; 4096];
     let mut total = 0;
     loop {
-        match s.read(&mut buf) {
+        match retry_interrupted(|| s.read(&mut buf)) {
             Ok(0) | Err(_) => return total,
             Ok(n) => {
                 total += n;
