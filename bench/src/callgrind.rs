@@ -53,7 +53,7 @@ impl EngineShare {
     }
 
     /// Reads a callgrind output file (format version 1, the `Ir` event first, name
-    /// compression on or off).
+    /// compression on or off, positions `line` (the default) or `instr line`).
     pub fn of_profile<'a>(text: &'a str) -> EngineShare {
         let mut names: std::collections::HashMap<&'a str, &'a str> = Default::default();
         // `fn=(12) name` defines id 12; later `fn=(12)` refers to it.
@@ -80,8 +80,12 @@ impl EngineShare {
         let mut caller = Owner::Other;
         let mut callee = Owner::Other;
         let mut call_cost_next = false;
+        // Cost lines start with one position per `positions:` entry, then the events.
+        let mut positions = 1;
         for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("fn=") {
+            if let Some(kinds) = line.strip_prefix("positions:") {
+                positions = kinds.split_whitespace().count().max(1);
+            } else if let Some(rest) = line.strip_prefix("fn=") {
                 caller = resolve(rest).unwrap_or(Owner::Other);
             } else if let Some(rest) = line.strip_prefix("cfn=") {
                 callee = resolve(rest).unwrap_or(Owner::Other);
@@ -91,7 +95,7 @@ impl EngineShare {
                 // The line after `calls=`: position(s), then the inclusive cost.
                 let cost: u64 = line
                     .split_whitespace()
-                    .nth(1)
+                    .nth(positions)
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(0);
                 match (caller, callee) {
@@ -149,6 +153,24 @@ calls=1 0
         assert_eq!(share.into_engine, 1000);
         assert_eq!(share.out_of_engine, 650);
         assert_eq!(share.engine(), 350);
+    }
+
+    #[test]
+    fn instruction_positions_are_skipped() {
+        // `--dump-instr=yes` puts an address before the line number on every cost line.
+        let mut with_addresses = String::from("positions: instr line\n");
+        for line in PROFILE.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if !line.contains('=') && !line.contains(':') && first.parse::<u64>().is_ok() {
+                with_addresses.push_str("0x1000 ");
+            }
+            with_addresses.push_str(line);
+            with_addresses.push('\n');
+        }
+        assert_eq!(
+            EngineShare::of_profile(&with_addresses),
+            EngineShare::of_profile(PROFILE)
+        );
     }
 
     #[test]
