@@ -28,8 +28,8 @@ pub enum DataRequest {
     /// over in blocks of up to `block` bytes, with `+CIPSENDL:<sent>,<received>` after
     /// every `report` bytes sent; `+++` cancels.
     Stream {
-        /// Bytes to stream.
-        len: u64,
+        /// Bytes to stream (at most 2^31 - 1, the specification's limit).
+        len: usize,
         /// Progress report interval in bytes sent.
         report: u32,
         /// Largest block handed to the network at once.

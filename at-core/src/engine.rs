@@ -78,11 +78,11 @@ enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Stream {
     index: usize,
-    len: u64,
-    received: u64,
-    sent: u64,
-    report: u64,
-    next_report: u64,
+    len: usize,
+    received: usize,
+    sent: usize,
+    report: usize,
+    next_report: usize,
     block: usize,
     escape: EscapeDetector,
     /// The network refused: the rest of the input is taken and dropped.
@@ -333,7 +333,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
             self.state = State::Transparent(t);
             return 0;
         }
-        let (consumed, _) = self.take_data(&mut t.escape, now, input, u64::MAX);
+        let (consumed, _) = self.take_data(&mut t.escape, now, input, usize::MAX);
         if consumed > 0 {
             t.last_input = now;
         }
@@ -349,26 +349,23 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         escape: &mut EscapeDetector,
         now: Instant,
         input: &[u8],
-        limit: u64,
-    ) -> (usize, u64) {
+        limit: usize,
+    ) -> (usize, usize) {
         let room = DATA.saturating_sub(self.data_len + 3);
         // Fast path: without a `+` in sight every byte is data, copied as one block.
-        let n = input
-            .len()
-            .min(room)
-            .min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let n = input.len().min(room).min(limit);
         if escape.held() == 0 && memchr::memchr(b'+', &input[..n]).is_none() {
             self.data[self.data_len..self.data_len + n].copy_from_slice(&input[..n]);
             self.data_len += n;
             if n > 0 {
                 escape.end_chunk(now);
             }
-            return (n, n as u64);
+            return (n, n);
         }
         let mut consumed = 0;
-        let mut produced = 0u64;
+        let mut produced = 0;
         for (i, &b) in input.iter().enumerate() {
-            let held = u64::from(escape.held());
+            let held = usize::from(escape.held());
             if DATA - self.data_len < 4 || produced + held >= limit {
                 break;
             }
@@ -379,7 +376,7 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                     self.push_pluses(release);
                     self.data[self.data_len] = b;
                     self.data_len += 1;
-                    produced += u64::from(release) + 1;
+                    produced += usize::from(release) + 1;
                 }
             }
         }
@@ -411,10 +408,10 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
         st.received += produced;
         let consumed = skip + taken;
         // A `+` that would complete the length is data, not a possible escape.
-        if st.received + u64::from(st.escape.held()) >= st.len && st.escape.held() > 0 {
+        if st.received + usize::from(st.escape.held()) >= st.len && st.escape.held() > 0 {
             let n = st.escape.release();
             self.push_pluses(n);
-            st.received += u64::from(n);
+            st.received += usize::from(n);
         }
         if st.failed {
             self.data_len = 0;
@@ -444,13 +441,13 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
 
     /// Lets the escape detector decide at `now`: whether `+++` is complete (leave), and how
     /// many held `+` turned out to be data (now in the data buffer).
-    fn settle_escape(&mut self, escape: &mut EscapeDetector, now: Instant) -> (bool, u64) {
+    fn settle_escape(&mut self, escape: &mut EscapeDetector, now: Instant) -> (bool, usize) {
         match escape.poll(now) {
             Some(true) => (true, 0),
             Some(false) => {
                 let n = escape.release();
                 self.push_pluses(n);
-                (false, u64::from(n))
+                (false, usize::from(n))
             }
             None => (false, 0),
         }
@@ -656,16 +653,16 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                     let k = k.min(n);
                     self.data.copy_within(k..self.data_len, 0);
                     self.data_len -= k;
-                    st.sent += k as u64;
+                    st.sent += k;
                     progressed = true;
                     if st.report > 0 && st.sent >= st.next_report {
                         let _ = ctx
                             .out
                             .compose()
                             .str("+CIPSENDL:")
-                            .u64(st.sent)
+                            .put(st.sent)
                             .str(",")
-                            .u64(st.received)
+                            .put(st.received)
                             .line();
                         st.next_report = (st.sent / st.report + 1) * st.report;
                     }
@@ -975,8 +972,8 @@ impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, 
                 len,
                 received: 0,
                 sent: 0,
-                report: u64::from(report),
-                next_report: u64::from(report),
+                report: report as usize,
+                next_report: report as usize,
                 block: usize::from(block).clamp(1, DATA),
                 escape: EscapeDetector::after_input(
                     self.system.profile.escape_guard,

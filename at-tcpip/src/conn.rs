@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// What `prepare_send` found: link id, length, and a UDP peer name still to resolve.
-type Prepared = (usize, u64, Option<(heapless::String<HOST_MAX>, u16)>);
+type Prepared = (usize, usize, Option<(heapless::String<HOST_MAX>, u16)>);
 
 /// A send to a UDP peer given by name, waiting for the name to resolve.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -691,7 +691,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         } else {
             0
         };
-        let len = args.int(base, 1..=max_len)? as u64;
+        let len = args.int(base, 1..=max_len)? as usize;
         let host = args.opt_name(base + 1, HOST_MAX)?;
         let port = args.opt_int(base + 2, 1..=65_535)?;
         if self.transparent {
@@ -792,7 +792,7 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
         let max = i32::from(ctx.system.profile.cipsend_max);
         match self.prepare_send(args, ctx, max) {
             Ok(prepared) => {
-                let len = prepared.1 as usize;
+                let len = prepared.1;
                 let request = if escaped {
                     DataRequest::Escaped(len)
                 } else {
