@@ -111,14 +111,20 @@ pub const fn is_valid_name(name: &[u8]) -> bool {
 /// This is the command path's parser: the name is read once, by the lookup.
 pub fn split_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
     let (rest, name) = head(line).map_err(|_| ParseError::NoAt)?;
-    let (form, params) = match rest {
-        b"" => (Form::Execute, &rest[..0]),
-        b"?" => (Form::Query, &rest[..0]),
-        b"=?" => (Form::Test, &rest[..0]),
-        [b'=', params @ ..] => (Form::Set, params),
-        _ => return Err(ParseError::BadForm),
-    };
+    let (form, params) = form_and_params(rest)?;
     Ok(CommandLine { name, form, params })
+}
+
+/// The form of what follows the name (nothing, `?`, `=?`, or `=` and the parameters)
+/// and the raw parameters.
+fn form_and_params(rest: &[u8]) -> Result<(Form, &[u8]), ParseError> {
+    match rest {
+        b"" => Ok((Form::Execute, &rest[..0])),
+        b"?" => Ok((Form::Query, &rest[..0])),
+        b"=?" => Ok((Form::Test, &rest[..0])),
+        [b'=', params @ ..] => Ok((Form::Set, params)),
+        _ => Err(ParseError::BadForm),
+    }
 }
 
 /// Splits a line (without terminator) into a well-formed name, the form and the raw
@@ -322,7 +328,7 @@ mod test {
     }
 
     /// The line grammar as first written (nom): `AT`, then `+` and one or more name bytes
-    /// or zero or more name bytes, then nothing, `?`, `=?` or `=` and the parameters.
+    /// or zero or more name bytes, then the form.
     fn reference_parse_line(line: &[u8]) -> Result<CommandLine<'_>, ParseError> {
         let rest = line.strip_prefix(b"AT").ok_or(ParseError::NoAt)?;
         let start = usize::from(rest.first() == Some(&b'+'));
@@ -334,13 +340,8 @@ mod test {
             return Err(ParseError::BadForm);
         }
         let (name, rest) = rest.split_at(start + len);
-        let (form, params) = match rest {
-            b"" => (Form::Execute, &rest[..0]),
-            b"?" => (Form::Query, &rest[..0]),
-            b"=?" => (Form::Test, &rest[..0]),
-            [b'=', params @ ..] => (Form::Set, params),
-            _ => return Err(ParseError::BadForm),
-        };
+        // The form is read as before; what the split changed is where the name ends.
+        let (form, params) = form_and_params(rest)?;
         Ok(CommandLine { name, form, params })
     }
 
