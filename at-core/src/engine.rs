@@ -145,20 +145,25 @@ enum Running {
 /// the data-mode buffer (the largest `AT+CIPSEND` payload), in bytes.
 ///
 /// All memory is inside this value; it never allocates.
+// Layout (code size): `repr(C)` keeps the small fields, read on every poll, in front of
+// the buffers. Left to itself the compiler puts them behind the data buffer, where the
+// short load and store forms of 32-bit cores cannot reach them (the CK804's 32-bit
+// forms reach 4 KiB only).
+#[repr(C)]
 pub struct Engine<C, const LINE: usize = 256, const OUT: usize = 4096, const DATA: usize = 5760> {
-    system: System,
-    commands: C,
-    line: LineAssembler<LINE>,
-    scratch: [u8; LINE],
-    out: OutQueue<OUT>,
-    data: [u8; DATA],
-    data_len: usize,
     state: State,
     deferred: Option<Deferred>,
     /// The command set's next timer, as of the last poll.
     next_timer: Option<Instant>,
     /// When serial input last arrived: the silence before a `+++` counts from here.
     last_input: Instant,
+    data_len: usize,
+    system: System,
+    line: LineAssembler<LINE>,
+    commands: C,
+    out: OutQueue<OUT>,
+    scratch: [u8; LINE],
+    data: [u8; DATA],
 }
 
 impl<C, const LINE: usize, const OUT: usize, const DATA: usize> Engine<C, LINE, OUT, DATA> {

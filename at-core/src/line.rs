@@ -16,13 +16,15 @@ pub enum Assembled {
 }
 
 /// Assembles lines of at most `LINE - 2` bytes (`LINE` counts the `\r\n`).
+// `repr(C)` with the buffer last (code size): see `Engine`'s layout note.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct LineAssembler<const LINE: usize> {
-    buf: [u8; LINE],
     len: usize,
     overflow: bool,
     /// The last terminator was a bare `\r` at the end of a chunk: a `\n` may follow.
     late_lf: bool,
+    buf: [u8; LINE],
 }
 
 impl<const LINE: usize> Default for LineAssembler<LINE> {

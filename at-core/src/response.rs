@@ -94,11 +94,13 @@ pub struct QueueFull;
 /// Appends are all-or-nothing. Space freed at the front is reclaimed by moving the
 /// remaining bytes down when an append needs it, so [`pending`](Self::pending) is always
 /// one contiguous slice.
+// `repr(C)` with the indexes first (code size): see `Engine`'s layout note.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct OutQueue<const N: usize> {
-    buf: [u8; N],
     start: usize,
     end: usize,
+    buf: [u8; N],
 }
 
 impl<const N: usize> Default for OutQueue<N> {

@@ -91,8 +91,11 @@ pub struct Server<P: NetPlatform> {
 }
 
 /// The TCP/IP command set and its state: link table, server, modes and settings.
+// Layout (code size): `repr(C)` with the flags and counters first, the larger state after
+// them and the SSL settings and the UDP window (4 KB together) last, so that the fields
+// read on every poll stay within the short load and store forms' reach.
+#[repr(C)]
 pub struct TcpIp<P: NetPlatform> {
-    links: LinkTable<TcpOf<P>, UdpOf<P>>,
     /// `AT+CIPMUX`.
     mux: bool,
     /// `AT+CIPMODE`: transparent transmission selected.
@@ -101,38 +104,8 @@ pub struct TcpIp<P: NetPlatform> {
     dinfo: bool,
     /// `AT+CIPRECVMODE=1`.
     passive: bool,
-    udp_window: passive::UdpWindow,
     /// `AT+CIPV6`.
     ipv6: bool,
-    /// `AT+CIPSTO` seconds.
-    server_timeout: u16,
-    /// `AT+CIPSERVERMAXCONN`.
-    server_max: u8,
-    /// `AT+CIPRECONNINTV`, in 100 ms.
-    reconnect_interval: u16,
-    /// `AT+CIPTCPOPT` per link id.
-    tcp_opts: [TcpOpts; MAX_LINKS],
-    server: Option<Server<P>>,
-    wifi: wifi::Wifi,
-    /// The command waiting for the network, if any.
-    pending: Pending,
-    /// `AT+CIPSENDLCFG` report size.
-    sendl_report: u32,
-    /// `AT+CIPSENDLCFG` transmit size.
-    sendl_block: u16,
-    /// The link `AT+CIPSEND`'s payload goes to.
-    send_link: usize,
-    /// When the current send started waiting on the network (`SO_SNDTIMEO`).
-    send_blocked_since: Option<Instant>,
-    /// The last single-connection `AT+CIPSTART`, redone when the link drops in
-    /// transparent mode.
-    last_start: Option<conn::Start>,
-    /// When the next reconnection attempt is due.
-    reconnect_at: Option<Instant>,
-    /// `AT+CIPDNS` and the resolver.
-    dns: dns::Resolver<UdpOf<P>>,
-    /// `AT+CIPSNTPCFG`, `AT+CIPSNTPINTV` and the time kept.
-    sntp: sntp::Sntp<UdpOf<P>>,
     /// The last receive pass read data: more may be waiting, poll again at once.
     rx_more: bool,
     /// The receive and accept passes must run on the next poll even without network
@@ -140,9 +113,40 @@ pub struct TcpIp<P: NetPlatform> {
     passes_due: bool,
     /// Links have existed since the station got its address (`STATUS:4`).
     had_links: bool,
+    /// `AT+CIPSERVERMAXCONN`.
+    server_max: u8,
+    /// `AT+CIPSTO` seconds.
+    server_timeout: u16,
+    /// `AT+CIPRECONNINTV`, in 100 ms.
+    reconnect_interval: u16,
+    /// `AT+CIPSENDLCFG` transmit size.
+    sendl_block: u16,
+    /// `AT+CIPSENDLCFG` report size.
+    sendl_report: u32,
+    /// The link `AT+CIPSEND`'s payload goes to.
+    send_link: usize,
+    /// When the current send started waiting on the network (`SO_SNDTIMEO`).
+    send_blocked_since: Option<Instant>,
+    /// When the next reconnection attempt is due.
+    reconnect_at: Option<Instant>,
+    links: LinkTable<TcpOf<P>, UdpOf<P>>,
+    /// The command waiting for the network, if any.
+    pending: Pending,
+    server: Option<Server<P>>,
+    /// `AT+CIPTCPOPT` per link id.
+    tcp_opts: [TcpOpts; MAX_LINKS],
+    wifi: wifi::Wifi,
+    /// `AT+CIPDNS` and the resolver.
+    dns: dns::Resolver<UdpOf<P>>,
+    /// `AT+CIPSNTPCFG`, `AT+CIPSNTPINTV` and the time kept.
+    sntp: sntp::Sntp<UdpOf<P>>,
+    /// The last single-connection `AT+CIPSTART`, redone when the link drops in
+    /// transparent mode.
+    last_start: Option<conn::Start>,
     /// `AT+CIPSSLCCONF`, `AT+CIPSSLCCN`, `AT+CIPSSLCSNI`, `AT+CIPSSLCALPN`,
     /// `AT+CIPSSLCPSK` per link id.
     ssl: SslSettings,
+    udp_window: passive::UdpWindow,
 }
 
 /// A command waiting for the network.

@@ -363,6 +363,8 @@ impl<S> Sntp<S> {
 
     /// The clock `sntpc` reads: the synchronised time, or [`UNSYNCED_BASE_SECS`] plus
     /// the time since boot.
+    // Out of line (code size): four callers.
+    #[inline(never)]
     fn clock(&self, now: Instant) -> Clock {
         let micros = self.unix_time_micros(now).unwrap_or_else(|| {
             (UNSYNCED_BASE_SECS as i64 * MICROS_PER_SEC)
@@ -384,6 +386,8 @@ impl<S> Sntp<S> {
     }
 }
 
+// Out of line (code size): 64-bit arithmetic, four callers.
+#[inline(never)]
 fn elapsed_micros(now: Instant, since: Instant) -> i64 {
     let ms = (now - since).as_millis();
     i64::try_from(ms)
@@ -601,7 +605,8 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
     /// Moves the round on as far as it goes now.
     fn drive_round(&mut self, ctx: &mut Context<'_, P>) {
         // Each pass either waits (returns) or moves to another server: bounded.
-        for _ in 0..=2 * MAX_SERVERS {
+        // An exclusive range: `RangeInclusive`'s iterator is larger code.
+        for _ in 0..2 * MAX_SERVERS + 1 {
             let Some(mut round) = self.sntp.round.take() else {
                 return;
             };
