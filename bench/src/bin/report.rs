@@ -409,19 +409,30 @@ fn main() {
         let _ = writeln!(
             md,
             "\nCK804 object: {} of {} 32-bit branches (`br32`/`bt32`/`bf32`) are within the \
-             16-bit forms' reach and {} calls load {} constant-pool slots (`jsri`): about {} \
-             bytes that a relaxing assembler and `bsr32` calls would save.",
+             16-bit forms' reach; {} calls load {} constant-pool slots (`jsri`); {} prologues \
+             and epilogues save or restore callee-saved registers one load or store at a time \
+             ({} bytes). About {} bytes in all that a relaxing assembler, `bsr32` calls and \
+             `push`/`pop` would save ({} of them the last).",
             c.within_16bit_reach,
             c.branches_32,
             c.pool_calls,
             c.pool_slots,
-            c.savable_bytes()
+            c.frame_sequences,
+            c.register_save_bytes,
+            c.savable_bytes(),
+            c.push_pop_savable_bytes()
         );
     }
     let census_json = census.map_or("null".into(), |c| {
         format!(
-            "{{\"branches_32\": {}, \"within_16bit_reach\": {}, \"pool_calls\": {}, \"pool_slots\": {}, \"savable_bytes\": {}}}",
-            c.branches_32, c.within_16bit_reach, c.pool_calls, c.pool_slots, c.savable_bytes()
+            "{{\"branches_32\": {}, \"within_16bit_reach\": {}, \"pool_calls\": {}, \"pool_slots\": {}, \"frame_sequences\": {}, \"register_save_bytes\": {}, \"savable_bytes\": {}}}",
+            c.branches_32,
+            c.within_16bit_reach,
+            c.pool_calls,
+            c.pool_slots,
+            c.frame_sequences,
+            c.register_save_bytes,
+            c.savable_bytes()
         )
     });
     let _ = writeln!(
