@@ -59,14 +59,11 @@ pub type AtW800UartWrite =
     Option<extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize) -> usize>;
 
 /// The engine and everything it runs on, in the firmware's memory. Opaque to C.
-// `repr(C)`, the engine last (code size): the small parts and the platform stay within
-// the short load and store forms' reach of the block's start (-96 B of `.text`).
-#[repr(C)]
 pub struct AtW800 {
+    engine: FirmwareEngine,
+    platform: FirmwarePlatform,
     uart: UartWriter,
     clock: Clock,
-    platform: FirmwarePlatform,
-    engine: FirmwareEngine,
 }
 
 #[cfg(target_os = "none")]

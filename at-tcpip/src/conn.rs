@@ -353,6 +353,17 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             self.reconnect_at = None;
             return;
         }
+        if self.last_start.as_ref().is_none_or(|s| s.remote.is_none()) {
+            return;
+        }
+        // The usual case, the link up: nothing to do, and no copy of the start.
+        if self
+            .links
+            .get(0)
+            .is_some_and(|l| l.state == LinkState::Connected)
+        {
+            return;
+        }
         let Some(start) = self.last_start.clone() else {
             return;
         };
