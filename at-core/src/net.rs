@@ -237,8 +237,9 @@ pub trait NetPlatform: crate::platform::Platform {
     /// command set skips its receive and accept passes while there is none (and its own
     /// state asks for none: data left behind by a full output queue, a command that ran),
     /// which is most polls. A platform that cannot tell keeps this default, `true`, and
-    /// every poll runs the passes. Readiness events (epoll, lwIP's socket callbacks) are
-    /// what a platform sets it from.
+    /// every poll runs the passes. Readiness events (epoll) or a readiness check with no
+    /// wait (lwIP's `poll` with a zero timeout, on the W800) are what a platform answers
+    /// it from.
     fn take_network_activity(&mut self) -> bool {
         true
     }

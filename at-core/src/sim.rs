@@ -460,8 +460,10 @@ impl SimNet {
         core::mem::replace(&mut self.activity, false)
     }
 
-    /// Reports activity at the next [`SimNet::take_activity`] without any: a platform
-    /// that cannot tell (lwIP on the W800) makes every poll run the socket passes.
+    /// Reports activity at the next [`SimNet::take_activity`] without any: what a
+    /// platform that cannot tell does on every poll (the default of
+    /// [`NetPlatform::take_network_activity`]), and what a readiness check reports while a
+    /// socket holds unread data.
     pub fn note_activity(&mut self) {
         self.activity = true;
     }

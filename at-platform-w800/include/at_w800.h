@@ -31,6 +31,8 @@
 /*
  Longest [`at_w800_next_deadline`] while sockets are open or a ping waits: lwIP does
  not wake the AT task when data arrives, so the engine asks to be polled this often.
+ A poll that finds no socket with news (one `lwip_poll` with a zero timeout:
+ `LwipStack::has_news`) skips the socket passes.
  */
 #define AT_W800_NETWORK_POLL_MS 10
 

@@ -51,6 +51,8 @@ pub const AT_W800_NO_DEADLINE: u32 = u32::MAX;
 
 /// Longest [`at_w800_next_deadline`] while sockets are open or a ping waits: lwIP does
 /// not wake the AT task when data arrives, so the engine asks to be polled this often.
+/// A poll that finds no socket with news (one `lwip_poll` with a zero timeout:
+/// `LwipStack::has_news`) skips the socket passes.
 pub const AT_W800_NETWORK_POLL_MS: u32 = 10;
 
 /// Writes bytes to the AT UART without blocking; returns how many it took (0: none now,

@@ -208,6 +208,12 @@ impl<Store: SettingsStore, Sta: at_core::net::Station> NetPlatform for W800Platf
     fn random_u32(&mut self) -> u32 {
         crate::ffi::random_u32()
     }
+
+    /// [`LwipStack::has_news`]: the socket passes run when a socket has something for
+    /// them, not on every poll.
+    fn take_network_activity(&mut self) -> bool {
+        self.net.has_news()
+    }
 }
 
 /// The platform the C API builds on the W800: NVS and the SDK's station.

@@ -503,6 +503,50 @@ impl<const N: usize> LwipStack<N> {
         &mut self.pki
     }
 
+    /// Whether the engine's socket passes have anything to find: a socket with data, a
+    /// connection to accept, end of stream or an error (one `lwip_poll` with a zero
+    /// timeout over every lwIP socket), or a TLS session holding decrypted bytes that its
+    /// socket no longer shows. A socket whose connect is under way counts too (its
+    /// error is news), though its connect is checked on its own. When lwIP's `poll`
+    /// fails, the answer is yes: the passes find out.
+    ///
+    /// This is what [`NetPlatform::take_network_activity`] reports on the W800: lwIP
+    /// cannot wake the AT task, so it polls every [`AT_W800_NETWORK_POLL_MS`] while
+    /// sockets are open, and a poll with nothing new now costs this one call instead of
+    /// one `recv` per link and the passes around them.
+    ///
+    /// [`NetPlatform::take_network_activity`]: at_core::net::NetPlatform::take_network_activity
+    /// [`AT_W800_NETWORK_POLL_MS`]: crate::capi::AT_W800_NETWORK_POLL_MS
+    pub fn has_news(&mut self) -> bool {
+        let mut fds = [ffi::lwip::pollfd::default(); N];
+        let mut count = 0;
+        for slot in &self.slots {
+            let (fd, tls) = match slot {
+                Slot::Tcp(e) => (e.fd, e.tls),
+                Slot::Udp(e) => (e.fd, None),
+                Slot::Free => continue,
+            };
+            if let Some(TlsLink {
+                session,
+                ready: true,
+            }) = tls
+            {
+                if session.available().is_ok_and(|n| n > 0) {
+                    return true;
+                }
+            }
+            if let (Some(fd), Some(entry)) = (fd, fds.get_mut(count)) {
+                *entry = ffi::lwip::pollfd {
+                    fd,
+                    events: sys::POLLIN,
+                    revents: 0,
+                };
+                count += 1;
+            }
+        }
+        count > 0 && ffi::poll_all_now(&mut fds[..count]).map_or(true, |ready| ready > 0)
+    }
+
     /// Number of slots in use.
     pub fn open_sockets(&self) -> usize {
         self.slots

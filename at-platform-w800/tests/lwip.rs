@@ -13,7 +13,9 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant as StdInstant};
 
-use at_core::net::{nb, TcpClientStack, TcpExt, TcpOption, UdpClientStack, UdpExt, UdpFullStack};
+use at_core::net::{
+    nb, TcpClientStack, TcpExt, TcpFullStack, TcpOption, UdpClientStack, UdpExt, UdpFullStack,
+};
 use at_platform_w800::host::{self, LINUX_IP, LWIP_IP};
 use at_platform_w800::LwipStack;
 
@@ -120,6 +122,81 @@ fn stack_tcp_exchange_options_and_available_on_real_lwip() {
     assert_eq!(rest, b"456789");
     TcpClientStack::close(&mut stack, s).unwrap();
     assert_eq!(stack.open_sockets(), 0);
+}
+
+/// Waits (bounded) until `stack.has_news()` is `want`, and checks it stays so.
+fn news_becomes(stack: &mut LwipStack, want: bool, what: &str) {
+    let deadline = StdInstant::now() + TIMEOUT;
+    while stack.has_news() != want {
+        assert!(
+            StdInstant::now() < deadline,
+            "has_news never became {want}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(stack.has_news(), want, "{what}");
+}
+
+#[test]
+fn stack_has_news_only_when_a_socket_has_something() {
+    host::start().unwrap();
+    let mut stack: LwipStack = LwipStack::new();
+    assert!(!stack.has_news(), "no sockets");
+
+    // A listening socket: news while a connection waits to be accepted.
+    let mut server = TcpClientStack::socket(&mut stack).unwrap();
+    TcpFullStack::bind(&mut stack, &mut server, 0).unwrap();
+    TcpFullStack::listen(&mut stack, &mut server).unwrap();
+    let port = stack.tcp_local_addr(&server).unwrap().port();
+    news_becomes(&mut stack, false, "listening, nobody connecting");
+    let mut peer = TcpStream::connect((LWIP_IP, port)).unwrap();
+    news_becomes(&mut stack, true, "a connection to accept");
+    let (mut conn, _) = nb_retry(|| TcpFullStack::accept(&mut stack, &mut server));
+    news_becomes(&mut stack, false, "accepted, no data");
+
+    // A connected socket: news while data or an end of stream is unread.
+    peer.write_all(b"abc").unwrap();
+    news_becomes(&mut stack, true, "3 bytes unread");
+    let mut buf = [0u8; 8];
+    let n = nb_retry(|| TcpClientStack::receive(&mut stack, &mut conn, &mut buf));
+    assert_eq!(&buf[..n], b"abc");
+    news_becomes(&mut stack, false, "all read");
+    drop(peer);
+    news_becomes(&mut stack, true, "end of stream unread");
+    assert_eq!(
+        nb_retry(|| TcpClientStack::receive(&mut stack, &mut conn, &mut buf)),
+        0
+    );
+    TcpClientStack::close(&mut stack, conn).unwrap();
+    news_becomes(&mut stack, false, "closed");
+
+    // A UDP socket: news while a datagram waits.
+    let mut udp = UdpClientStack::socket(&mut stack).unwrap();
+    UdpFullStack::bind(&mut stack, &mut udp, 0).unwrap();
+    let udp_port = stack.udp_local_addr(&udp).unwrap().port();
+    news_becomes(&mut stack, false, "UDP socket idle");
+    let linux = UdpSocket::bind((LINUX_IP, 0)).unwrap();
+    linux.send_to(b"datagram", (LWIP_IP, udp_port)).unwrap();
+    news_becomes(&mut stack, true, "a datagram waits");
+    let (n, _) = nb_retry(|| UdpClientStack::receive(&mut stack, &mut udp, &mut buf));
+    assert_eq!(&buf[..n], b"datagram");
+    news_becomes(&mut stack, false, "datagram read");
+    UdpClientStack::close(&mut stack, udp).unwrap();
+    TcpClientStack::close(&mut stack, server).unwrap();
+    assert_eq!(stack.open_sockets(), 0);
+}
+
+/// Retries a non-blocking call until it completes (bounded).
+fn nb_retry<T, E: std::fmt::Debug>(mut f: impl FnMut() -> nb::Result<T, E>) -> T {
+    let deadline = StdInstant::now() + TIMEOUT;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(nb::Error::WouldBlock) => assert!(StdInstant::now() < deadline, "timed out"),
+            Err(nb::Error::Other(e)) => panic!("{e:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[test]

@@ -195,7 +195,7 @@ pub const SCENARIOS: &[Info] = &[
     },
     Info {
         name: "idle_poll_passes",
-        what: "5 TCP links open, activity reported on every poll (W800: lwIP cannot tell, so every 10 ms poll runs the socket passes)",
+        what: "5 TCP links open, activity reported on every poll (a platform without readiness; on the W800 and std: a socket with unread data)",
         unit: Unit::Poll,
         op: Op::IdlePoll,
     },

@@ -334,6 +334,18 @@ pub fn poll_now(s: c_int, events: i16) -> SockResult<i16> {
     Ok(fd.revents)
 }
 
+/// `lwip_poll` of `fds` with a zero timeout: how many have events now (their `revents`
+/// say which).
+/// At most 255 descriptors (the stack's own limit): the count always fits `nfds_t`.
+pub fn poll_all_now(fds: &mut [lwip::pollfd]) -> SockResult<usize> {
+    let count = fds.len().min(usize::from(u8::MAX));
+    let fds = &mut fds[..count];
+    // SAFETY: `fds` is a live, writable array of `fds.len()` (<= 255) pollfds for the
+    // call's duration; lwIP writes only their `revents`.
+    let ready = check(unsafe { lwip::lwip_poll(fds.as_mut_ptr(), fds.len() as sys::nfds_t, 0) })?;
+    Ok(usize::try_from(ready).unwrap_or(0))
+}
+
 /// `lwip_setsockopt` with an `int` value.
 pub fn set_int_option(s: c_int, level: c_int, name: c_int, value: c_int) -> SockResult<()> {
     set_option(s, level, name, &value)
