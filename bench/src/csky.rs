@@ -7,7 +7,7 @@
 //! relax `jbr`/`jbt`/`jbf` to the 16-bit forms when the target is within reach and emit
 //! `bsr32` calls without a slot. Its frame lowering also saves and restores each
 //! callee-saved register with a load or store of its own, where the instruction set has
-//! `push`/`pop` (one instruction each way, as GCC emits). [`BranchCensus`] counts all
+//! register-list `push`/`pop` (one instruction each way). [`BranchCensus`] counts all
 //! three, so the README can say how much of the CK804 object's excess over thumbv7em is
 //! the code generator's.
 
@@ -28,7 +28,7 @@ pub struct BranchCensus {
     /// Prologues and epilogues that save or restore callee-saved registers.
     pub frame_sequences: u32,
     /// Bytes of the stores and loads of callee-saved registers (r4-r11, r15, r16-r17)
-    /// in them: each would be one `push` or `pop`.
+    /// in them: each sequence would be one `push` or `pop`.
     pub register_save_bytes: u32,
 }
 

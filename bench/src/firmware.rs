@@ -337,6 +337,12 @@ impl embedded_io::Write for Uart {
 }
 
 /// One pass of a firmware main loop: UART bytes in, poll, output out, next timer.
+///
+/// Not inlined into the loop, as in a real firmware, where the engine lives in memory
+/// the firmware gave it and the loop calls in with a pointer (the W800 port's C API:
+/// `at_w800_feed`/`at_w800_poll(at, ...)`): the engine's fields are then addressed from
+/// that pointer, not at offsets of 16 KB from the stack pointer of `_start`.
+#[inline(never)]
 pub fn firmware_step(engine: &mut FwEngine, platform: &mut FwPlatform, now_ms: u64) {
     let now = Instant::from_millis(sdk(now_ms));
     let rx = [0u8; 64];
