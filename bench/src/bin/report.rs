@@ -264,7 +264,9 @@ fn main() {
         md,
         "\n## Polls with nothing to do (in process, SimPlatform)\n\n\
          The W800 port polls every 10 ms while sockets are open (`AT_W800_NETWORK_POLL_MS`: \
-         lwIP cannot wake the AT task), so this is its standing cost.\n\n\
+         lwIP cannot wake the AT task); each poll asks lwIP once whether a socket has news \
+         (`LwipStack::has_news`), so with idle links its standing cost is the first row plus \
+         one `lwip_poll`.\n\n\
          | state | polls/s | instructions/poll | instructions/s at 100 polls/s |\n|---|---:|---:|---:|"
     );
     for (info, t, ir) in &rows {
