@@ -353,9 +353,9 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             self.reconnect_at = None;
             return;
         }
-        if self.last_start.as_ref().is_none_or(|s| s.remote.is_none()) {
+        let Some(remote) = self.last_start.as_ref().and_then(|s| s.remote) else {
             return;
-        }
+        };
         // The usual case, the link up: nothing to do, and no copy of the start.
         if self
             .links
@@ -365,9 +365,6 @@ impl<P: NetPlatform<Net: TlsStack>> TcpIp<P> {
             return;
         }
         let Some(start) = self.last_start.clone() else {
-            return;
-        };
-        let Some(remote) = start.remote else {
             return;
         };
         let interval = Duration::from_millis(u64::from(self.reconnect_interval) * 100);
