@@ -356,14 +356,26 @@ pub fn at_latency(samples: usize) -> (f64, f64, usize) {
 
 /// Context switches of process `pid`, all its threads (`voluntary_ctxt_switches` plus
 /// `nonvoluntary_ctxt_switches` in `/proc/<pid>/task/*/status`); `None` off Linux.
+///
+/// A thread that ends between the listing and the read of its status is skipped: it
+/// no longer runs, so it no longer wakes. (The modem's threads live as long as it.)
 pub fn context_switches(pid: u32) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = 0;
     for task in tasks.flatten() {
-        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        total += switches_in_status(&status)?;
+        if let Some(switches) = task_context_switches(&task.path()) {
+            total += switches;
+        } else if task.path().exists() {
+            // The thread is there but its status has no counts: not Linux's /proc.
+            return None;
+        }
     }
     Some(total)
+}
+
+/// Context switches of one thread, from its `/proc/.../task/<tid>` directory.
+fn task_context_switches(task: &std::path::Path) -> Option<u64> {
+    switches_in_status(&std::fs::read_to_string(task.join("status")).ok()?)
 }
 
 /// The two context-switch counts of one `/proc/.../status` text, added.
@@ -504,10 +516,37 @@ mod test {
 
     #[test]
     fn this_process_is_counted_and_a_sleep_switches() {
+        // Other tests' threads start and end while this one runs (the race that once
+        // made the whole count fail), so the sleep is checked on this thread's own
+        // counts, and the process total must include them.
         let pid = std::process::id();
-        let before = context_switches(pid).expect("/proc on Linux");
+        let this_thread = std::path::Path::new("/proc/thread-self");
+        let before = task_context_switches(this_thread).expect("/proc on Linux");
         thread::sleep(Duration::from_millis(5));
-        assert!(context_switches(pid).expect("/proc") > before);
+        let after = task_context_switches(this_thread).expect("/proc on Linux");
+        assert!(
+            after > before,
+            "a sleep is a voluntary switch: {before} -> {after}"
+        );
+        assert!(context_switches(pid).expect("/proc on Linux") >= after);
+    }
+
+    #[test]
+    fn threads_ending_while_counted_do_not_void_the_count() {
+        let pid = std::process::id();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    thread::spawn(|| {}).join().expect("short thread");
+                }
+            })
+        };
+        let counted = (0..200).all(|_| context_switches(pid).is_some());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().expect("churn thread");
+        assert!(counted, "a thread that ended mid-count voided the count");
     }
 
     #[test]
