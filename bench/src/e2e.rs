@@ -363,9 +363,10 @@ pub fn context_switches(pid: u32) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let mut total = 0;
     for task in tasks.flatten() {
-        if let Some(switches) = task_context_switches(&task.path()) {
+        let path = task.path();
+        if let Some(switches) = task_context_switches(&path) {
             total += switches;
-        } else if task.path().exists() {
+        } else if path.exists() {
             // The thread is there but its status has no counts: not Linux's /proc.
             return None;
         }
